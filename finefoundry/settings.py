@@ -1,0 +1,184 @@
+"""Settings for FineFoundry Storage, all read from the environment with safe local defaults.
+
+Variables (documented in README.md):
+  FINEFOUNDRY_DB            path of the SQLite database (default: finefoundry.db in the project root)
+  FINEFOUNDRY_STORAGE_ROOT  training artefacts (default: training_outputs/ beside the database)
+  DATABASE_URL              use another database server instead (e.g. postgres://...)
+  DJANGO_SECRET_KEY         when absent, one is generated once into .django_secret_key (git-ignored)
+  DJANGO_DEBUG              "1"/"true" to enable debug pages (default off)
+  DJANGO_ALLOWED_HOSTS      comma-separated (default: loopback only)
+  FINEFOUNDRY_LOG_LEVEL     lowest level stored in app_logs (default INFO)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from django.core.management.utils import get_random_secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_or_create_secret_key(path: Path) -> str:
+    """Read the generated key, creating it atomically on first use so every process shares it."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    key = get_random_secret_key()
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(key)
+    try:
+        # link() fails if another process won the race; then its key is the one to use.
+        os.link(tmp, path)
+    except FileExistsError:
+        key = path.read_text(encoding="utf-8").strip()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return key
+
+
+# --- Core ---------------------------------------------------------------------------------
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or load_or_create_secret_key(BASE_DIR / ".django_secret_key")
+DEBUG = env_flag("DJANGO_DEBUG")
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
+    if host.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_extensions",
+    "storage",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "finefoundry.urls"
+WSGI_APPLICATION = "finefoundry.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------
+
+FINEFOUNDRY_DB = Path(os.environ.get("FINEFOUNDRY_DB") or BASE_DIR / "finefoundry.db").expanduser().resolve()
+# The desktop app keeps its artefacts and resolves relative run paths beside its database.
+FINEFOUNDRY_DATA_DIR = FINEFOUNDRY_DB.parent
+FINEFOUNDRY_STORAGE_ROOT = (
+    Path(os.environ.get("FINEFOUNDRY_STORAGE_ROOT") or FINEFOUNDRY_DATA_DIR / "training_outputs").expanduser().resolve()
+)
+
+if os.environ.get("DATABASE_URL"):
+    import dj_database_url
+
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": FINEFOUNDRY_DB,
+            "OPTIONS": {
+                # Take the write lock at BEGIN so concurrent writers queue on the busy
+                # timeout instead of failing with "database is locked" on lock upgrade.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA busy_timeout=30000;"
+                    "PRAGMA foreign_keys=ON;"
+                ),
+            },
+            # Tests use a real file (WAL, locking and all), never the user's database.
+            "TEST": {
+                "NAME": os.environ.get("FINEFOUNDRY_TEST_DB")
+                or str(Path(tempfile.gettempdir()) / f"finefoundry-test-{os.getpid()}.sqlite3")
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+# --- Auth ---------------------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+# --- Internationalisation -----------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+# The desktop app stores UTC (SQLite's datetime('now')), so UTC is the one honest zone.
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files -------------------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Serve the admin's CSS and JS straight from the apps, so `runserver` looks right with DEBUG off.
+WHITENOISE_USE_FINDERS = True
+
+# --- Logging ------------------------------------------------------------------------------
+
+FINEFOUNDRY_LOG_LEVEL = os.environ.get("FINEFOUNDRY_LOG_LEVEL", "INFO").upper()
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "console": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "console"},
+    },
+    "loggers": {
+        "finefoundry": {"handlers": ["console"], "level": FINEFOUNDRY_LOG_LEVEL, "propagate": False},
+    },
+}

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class StorageConfig(AppConfig):
+    name = "storage"
+    verbose_name = "FineFoundry storage"
+    default_auto_field = "django.db.models.AutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate, pre_migrate
+
+        from storage import adoption
+
+        pre_migrate.connect(adoption.backup_before_adoption, sender=self)
+        post_migrate.connect(adoption.finish_adoption, sender=self)

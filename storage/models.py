@@ -1,0 +1,213 @@
+"""One model per FineFoundry table; table, column and index names are the desktop app's contract."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.functions import Now
+
+from storage.fields import LegacyJSONField, SortableTimestamp, TimestampField
+
+SECRET_SETTING_KEYS = frozenset({"huggingface.token", "runpod.api_key"})
+
+
+class Setting(models.Model):
+    """One application setting; the value is JSON text (raw text from old desktop versions)."""
+
+    key = models.TextField(primary_key=True)
+    value = models.TextField()
+    updated_at = TimestampField(null=True, blank=True, db_default=Now())
+
+    class Meta:
+        db_table = "settings"
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        # Never the value: it may be a token.
+        return self.key
+
+    @property
+    def is_secret(self) -> bool:
+        return self.key in SECRET_SETTING_KEYS
+
+
+class AppState(models.Model):
+    """A small piece of desktop state, such as the last used training config."""
+
+    key = models.TextField(primary_key=True)
+    value = models.TextField(null=True, blank=True)
+
+    class Meta:
+        db_table = "app_state"
+        ordering = ["key"]
+        verbose_name = "app state entry"
+        verbose_name_plural = "app state"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class TrainingConfig(models.Model):
+    """A saved training configuration (`hp`, `meta`, ...) the desktop app can load by name."""
+
+    name = models.TextField(unique=True)
+    config = LegacyJSONField(db_column="config_json")
+    train_target = models.TextField(null=True, blank=True)
+    created_at = TimestampField(null=True, blank=True, db_default=Now())
+    updated_at = TimestampField(null=True, blank=True, db_default=Now())
+
+    class Meta:
+        db_table = "training_configs"
+        ordering = ["name"]
+        indexes = [models.Index(fields=["train_target"], name="idx_training_configs_target")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScrapeSession(models.Model):
+    """One scrape, generation, import or merge, and the pairs it produced."""
+
+    class DatasetFormat(models.TextChoices):
+        STANDARD = "standard"
+        CHATML = "chatml"
+
+    source = models.TextField()
+    source_details = models.TextField(null=True, blank=True)
+    dataset_format = models.TextField(
+        choices=DatasetFormat, null=True, default=DatasetFormat.STANDARD, db_default=DatasetFormat.STANDARD
+    )
+    pair_count = models.IntegerField(null=True, default=0, db_default=0)
+    created_at = TimestampField(null=True, blank=True, db_default=Now())
+    metadata = LegacyJSONField(db_column="metadata_json", null=True, blank=True)
+    name = models.TextField(null=True, blank=True)
+
+    class Meta:
+        db_table = "scrape_sessions"
+        ordering = [SortableTimestamp("created_at").desc(), "-id"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.source} #{self.pk}"
+
+
+class ScrapedPair(models.Model):
+    """One input/output pair for fine-tuning."""
+
+    session = models.ForeignKey(ScrapeSession, on_delete=models.CASCADE, related_name="pairs", db_index=False)
+    input_text = models.TextField()
+    output_text = models.TextField()
+    source_url = models.TextField(null=True, blank=True)
+    metadata = LegacyJSONField(db_column="metadata_json", null=True, blank=True)
+    created_at = TimestampField(null=True, blank=True, db_default=Now())
+
+    class Meta:
+        db_table = "scraped_pairs"
+        ordering = ["id"]
+        indexes = [models.Index(fields=["session"], name="idx_scraped_pairs_session")]
+
+    def __str__(self) -> str:
+        return f"pair {self.pk}"
+
+
+class TrainingRun(models.Model):
+    """One fine-tuning run and where its artefacts live."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    name = models.TextField()
+    status = models.TextField(choices=Status, null=True, default=Status.PENDING, db_default=Status.PENDING)
+    base_model = models.TextField(null=True, blank=True)
+    dataset_source = models.TextField(null=True, blank=True)
+    dataset_id = models.TextField(null=True, blank=True)
+    storage_path = models.TextField(null=True, blank=True)
+    output_dir = models.TextField(null=True, blank=True)
+    adapter_path = models.TextField(null=True, blank=True)
+    checkpoint_path = models.TextField(null=True, blank=True)
+    hyperparameters = LegacyJSONField(db_column="hp_json", null=True, blank=True)
+    logs = LegacyJSONField(db_column="logs_json", null=True, blank=True)
+    started_at = TimestampField(null=True, blank=True)
+    completed_at = TimestampField(null=True, blank=True)
+    created_at = TimestampField(null=True, blank=True, db_default=Now())
+    updated_at = TimestampField(null=True, blank=True, db_default=Now())
+    metadata = LegacyJSONField(db_column="metadata_json", null=True, blank=True)
+
+    class Meta:
+        db_table = "training_runs"
+        ordering = [SortableTimestamp("created_at").desc(), "-id"]
+        indexes = [models.Index(fields=["status"], name="idx_training_runs_status")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EvaluationRun(models.Model):
+    """A benchmark evaluation of a base model or of a training run's adapter."""
+
+    training_run = models.ForeignKey(
+        TrainingRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="evaluations",
+        db_index=False,
+    )
+    base_model = models.TextField()
+    adapter_path = models.TextField(null=True, blank=True)
+    benchmark = models.TextField()
+    num_samples = models.IntegerField(null=True, blank=True)
+    batch_size = models.IntegerField(null=True, blank=True)
+    metrics = LegacyJSONField(db_column="metrics_json")
+    is_base_eval = models.BooleanField(null=True, default=False, db_default=False)
+    created_at = TimestampField(null=True, blank=True, db_default=Now())
+
+    class Meta:
+        db_table = "evaluation_runs"
+        ordering = [SortableTimestamp("created_at").desc(), "-id"]
+        indexes = [
+            models.Index(fields=["training_run"], name="idx_evaluation_runs_training"),
+            models.Index(fields=["benchmark"], name="idx_evaluation_runs_benchmark"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.benchmark} on {self.base_model}"
+
+
+class AppLog(models.Model):
+    """One record of a FineFoundry logger."""
+
+    class Level(models.TextChoices):
+        DEBUG = "DEBUG"
+        INFO = "INFO"
+        WARNING = "WARNING"
+        ERROR = "ERROR"
+        CRITICAL = "CRITICAL"
+
+    timestamp = TimestampField(null=True, blank=True, db_default=Now())
+    level = models.TextField(choices=Level)
+    logger = models.TextField(null=True, blank=True)
+    message = models.TextField()
+    module = models.TextField(null=True, blank=True)
+    func_name = models.TextField(null=True, blank=True)
+    line_no = models.IntegerField(null=True, blank=True)
+    exc_info = models.TextField(null=True, blank=True)
+
+    class Meta:
+        db_table = "app_logs"
+        ordering = [SortableTimestamp("timestamp").desc(), "-id"]
+        indexes = [
+            models.Index(fields=["timestamp"], name="idx_app_logs_timestamp"),
+            models.Index(fields=["level"], name="idx_app_logs_level"),
+            # Ours: serves ordering and date filters, which compare the normalised timestamp.
+            models.Index(SortableTimestamp("timestamp"), "id", name="idx_app_logs_sortable_ts"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.level} {self.logger}: {self.message[:60]}"

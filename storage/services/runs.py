@@ -1,0 +1,220 @@
+"""Training runs: their life cycle (pending → running → completed | failed | cancelled) and artefacts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from storage.exceptions import InvalidInput, InvalidTransition, NotFound
+from storage.models import TrainingRun
+from storage.services import storage_paths
+from storage.services.inputs import (
+    optional_json_object,
+    optional_text,
+    parse_timestamp,
+    require_int,
+    require_text,
+)
+
+Status = TrainingRun.Status
+
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.PENDING: frozenset({Status.RUNNING}),
+    Status.RUNNING: frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED}),
+    Status.COMPLETED: frozenset(),
+    Status.FAILED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+FINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+
+
+def check_transition(run: TrainingRun, new_status: str) -> None:
+    """Raise InvalidTransition unless `run` may move to `new_status` (staying put is allowed)."""
+    if new_status not in Status.values:
+        raise InvalidInput(f"unknown status {new_status!r}; expected one of {', '.join(Status.values)}")
+    current = run.status or Status.PENDING
+    if new_status == current:
+        return
+    if new_status not in ALLOWED_TRANSITIONS.get(current, frozenset()):
+        allowed = ", ".join(sorted(ALLOWED_TRANSITIONS.get(current, ()))) or "nothing (it is final)"
+        raise InvalidTransition(
+            f"training run {run.pk} is {current}; it cannot become {new_status} (allowed: {allowed})"
+        )
+
+
+def _optional_identifier(value: Any, *, name: str) -> str | None:
+    # The desktop app passes a session id as dataset_id; store it as the text it would.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return optional_text(value, name=name)
+
+
+def create_run_directory(name: str) -> Path:
+    """Make `<root>/<safe name>_<timestamp>/{outputs,checkpoints,logs}` under a name no other run has."""
+    root = storage_paths.storage_root()
+    stamp = timezone.now().strftime("%Y%m%d_%H%M%S_%f")
+    base = f"{storage_paths.safe_directory_name(name)}_{stamp}"
+    directory = root / base
+    suffix = 1
+    while True:
+        try:
+            directory.mkdir()
+            break
+        except FileExistsError:
+            directory = root / f"{base}_{suffix}"
+            suffix += 1
+    for sub in storage_paths.RUN_SUBDIRECTORIES:
+        (directory / sub).mkdir()
+    return directory
+
+
+def create_training_run(
+    *,
+    name: str,
+    base_model: str | None,
+    dataset_source: str | None,
+    dataset_id: str | int | None,
+    hp: dict | None = None,
+    metadata: dict | None = None,
+) -> TrainingRun:
+    """Create a pending run with its own artefact directory under the storage root."""
+    require_text(name, name="name")
+    base_model = optional_text(base_model, name="base_model")
+    dataset_source = optional_text(dataset_source, name="dataset_source")
+    dataset_id = _optional_identifier(dataset_id, name="dataset_id")
+    optional_json_object(hp, name="hp")
+    optional_json_object(metadata, name="metadata")
+    directory = create_run_directory(name)
+    try:
+        return TrainingRun.objects.create(
+            name=name,
+            status=Status.PENDING,
+            base_model=base_model,
+            dataset_source=dataset_source,
+            dataset_id=dataset_id,
+            storage_path=str(directory),
+            hyperparameters=hp or None,
+            metadata=metadata or None,
+        )
+    except BaseException:
+        # No row, no directory: a failed create leaves nothing behind.
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
+def get_training_run(*, run_id: int) -> TrainingRun | None:
+    require_int(run_id, name="run_id")
+    return TrainingRun.objects.filter(pk=run_id).first()
+
+
+def list_training_runs(*, status: str | None = None, limit: int = 50, offset: int = 0) -> list[TrainingRun]:
+    """Runs newest first (ties broken by id), optionally of one status."""
+    require_int(limit, name="limit", minimum=0)
+    require_int(offset, name="offset", minimum=0)
+    runs = TrainingRun.objects.all()
+    if status:
+        runs = runs.filter(status=status)
+    return list(runs[offset : offset + limit])
+
+
+def get_runs_by_model(*, base_model: str, limit: int = 20) -> list[TrainingRun]:
+    require_int(limit, name="limit", minimum=0)
+    return list(TrainingRun.objects.filter(base_model=base_model)[:limit])
+
+
+def update_training_run(
+    *,
+    run_id: int,
+    status: str | None = None,
+    output_dir: str | None = None,
+    adapter_path: str | None = None,
+    checkpoint_path: str | None = None,
+    logs: list[str] | None = None,
+    started_at: Any = None,
+    completed_at: Any = None,
+    metadata: dict | None = None,
+) -> TrainingRun:
+    """Change the given fields of a run; a status change must be an allowed transition."""
+    require_int(run_id, name="run_id")
+    changes: dict[str, Any] = {}
+    for field, value in (
+        ("output_dir", output_dir),
+        ("adapter_path", adapter_path),
+        ("checkpoint_path", checkpoint_path),
+    ):
+        if value is not None:
+            changes[field] = optional_text(value, name=field)
+    if logs is not None:
+        if not isinstance(logs, list) or not all(isinstance(line, str) for line in logs):
+            raise InvalidInput("logs must be a list of strings")
+        changes["logs"] = logs
+    if metadata is not None:
+        changes["metadata"] = optional_json_object(metadata, name="metadata")
+    started = parse_timestamp(started_at, name="started_at")
+    completed = parse_timestamp(completed_at, name="completed_at")
+
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None:
+            raise NotFound(f"training run {run_id} does not exist")
+        if status is not None:
+            check_transition(run, status)
+            changes["status"] = status
+            if status == Status.RUNNING and started is None and run.started_at is None:
+                started = timezone.now()
+            if status in FINAL_STATUSES and completed is None and run.completed_at is None:
+                completed = timezone.now()
+        if started is not None:
+            changes["started_at"] = started
+        if completed is not None:
+            changes["completed_at"] = completed
+        if not changes:
+            return run
+        for field, value in changes.items():
+            setattr(run, field, value)
+        run.updated_at = timezone.now()
+        run.save(update_fields=[*changes, "updated_at"])
+    return run
+
+
+def delete_training_run(*, run_id: int, delete_files: bool = True) -> bool:
+    """Delete a run and, with delete_files, its directory; False if there was no such run.
+
+    The directory is deleted only when it lies strictly inside the storage root and is not a
+    symlink; otherwise UnsafePath is raised and the row is kept. The directory is first moved
+    aside, so if the row cannot be deleted the files are put back untouched.
+    """
+    require_int(run_id, name="run_id")
+    run = TrainingRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return False
+    directory = aside = None
+    if delete_files and run.storage_path:
+        directory = storage_paths.check_deletable(run.storage_path)
+        if directory.exists():
+            aside = storage_paths.move_aside(directory)
+    try:
+        with transaction.atomic():
+            run.delete()
+    except BaseException:
+        if aside is not None:
+            os.rename(aside, directory)
+        raise
+    if aside is not None:
+        storage_paths.remove_tree(aside)
+    return True
+
+
+def run_storage_paths(run: TrainingRun) -> dict[str, str] | None:
+    if not run.storage_path:
+        return None
+    root = run.storage_path
+    paths = {"root": root}
+    paths.update({sub: os.path.join(root, sub) for sub in storage_paths.RUN_SUBDIRECTORIES})
+    paths["dataset"] = os.path.join(root, "dataset.json")
+    return paths

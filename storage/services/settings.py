@@ -1,0 +1,53 @@
+"""Application settings: a key/value store of JSON values."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db.models.functions import Now
+
+from storage.models import SECRET_SETTING_KEYS, Setting
+from storage.services.inputs import require_text, to_json
+
+
+def decode_setting_value(raw: str) -> Any:
+    """Parse a stored value; text that is not JSON (old desktop versions) comes back as it is."""
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, TypeError):
+        return raw
+
+
+def get_setting(*, key: str, default: Any = None) -> Any:
+    require_text(key, name="key")
+    raw = Setting.objects.filter(key=key).values_list("value", flat=True).first()
+    return default if raw is None else decode_setting_value(raw)
+
+
+def set_setting(*, key: str, value: Any) -> None:
+    """Store `value` as JSON under `key`, creating or replacing it."""
+    require_text(key, name="key")
+    encoded = to_json(value, name=f"value of setting {key!r}")
+    Setting.objects.update_or_create(key=key, defaults={"value": encoded, "updated_at": Now()})
+
+
+def get_all_settings() -> dict[str, Any]:
+    return {key: decode_setting_value(raw) for key, raw in Setting.objects.values_list("key", "value")}
+
+
+def delete_setting(*, key: str) -> bool:
+    require_text(key, name="key")
+    deleted, _ = Setting.objects.filter(key=key).delete()
+    return deleted > 0
+
+
+def secret_values() -> list[str]:
+    """The current values of secret settings (tokens, API keys), for redaction and masking."""
+    values = []
+    for raw in Setting.objects.filter(key__in=SECRET_SETTING_KEYS).values_list("value", flat=True):
+        value = decode_setting_value(raw)
+        # Too short to be a real secret, and masking it would blank out ordinary words.
+        if isinstance(value, str) and len(value.strip()) >= 8:
+            values.append(value.strip())
+    return values
