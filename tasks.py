@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""The two Quick start commands: `python3 tasks.py serve` and `python3 tasks.py test`.
+
+Only the Python standard library is used here, so this runs on a fresh machine with nothing
+but Python 3.11: it makes .venv, installs the pinned requirements into it, then does the work.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def run(*args: str | Path) -> None:
+    print("+", " ".join(str(a) for a in args), flush=True)
+    subprocess.run([str(a) for a in args], cwd=ROOT, check=True)
+
+
+def install(requirements: str) -> None:
+    if not PYTHON.exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", ROOT / requirements)
+
+
+def serve(extra: list[str]) -> None:
+    """Install, migrate, make sure an admin account exists, and serve the admin on 127.0.0.1:8000."""
+    install("requirements.txt")
+    run(PYTHON, "manage.py", "migrate", "--no-input")
+    run(PYTHON, "manage.py", "ensure_admin")
+    print("\nFineFoundry Storage: http://127.0.0.1:8000/admin/\n", flush=True)
+    run(PYTHON, "manage.py", "runserver", *(extra or ["127.0.0.1:8000"]))
+
+
+def test(extra: list[str]) -> None:
+    """Install what tests need, check lint and migrations, and run the whole suite."""
+    install("requirements-dev.txt")
+    run(PYTHON, "-m", "ruff", "check", ".")
+    run(PYTHON, "-m", "ruff", "format", "--check", ".")
+    run(PYTHON, "manage.py", "makemigrations", "--check", "--dry-run")
+    run(PYTHON, "-m", "pytest", *extra)
+
+
+def main() -> int:
+    commands = {"serve": serve, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(f"usage: python3 tasks.py {{{'|'.join(commands)}}} [arguments passed on]", file=sys.stderr)
+        return 2
+    try:
+        commands[sys.argv[1]](sys.argv[2:])
+    except subprocess.CalledProcessError as exc:
+        return exc.returncode or 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
