@@ -51,3 +51,13 @@ def secret_values() -> list[str]:
         if isinstance(value, str) and len(value.strip()) >= 8:
             values.append(value.strip())
     return values
+
+
+def masked_value(value: Any) -> str:
+    """Show a secret as bullets plus at most its last four characters (none when it is short)."""
+    text = value if isinstance(value, str) else "" if value is None else json.dumps(value)
+    text = text.strip()
+    if not text:
+        return ""
+    # A short value would be mostly given away by its last four characters.
+    return f"••••{text[-4:]}" if len(text) >= 12 else "••••"
