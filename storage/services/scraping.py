@@ -75,6 +75,42 @@ def pair_row(session_id: int, pair: Any, *, position: int, limit: int) -> tuple 
     return (session_id, input_text, output_text, source_url, metadata_json)
 
 
+def pair_rows(session_id: int, pairs: Iterable[Any], *, limit: int) -> list[tuple]:
+    """Validate every pair and return the INSERT rows; raise InvalidInput on the first bad pair.
+
+    The common pair (two non-blank strings, maybe a source_url, no extra keys) takes a short
+    path: on the scrapers' hot path the checks would otherwise cost a fifth of the insert.
+    Anything else goes through pair_row, which also words the error.
+    """
+    rows = []
+    append = rows.append
+    for position, pair in enumerate(pairs):
+        if type(pair) is dict:
+            input_text = pair.get("input")
+            output_text = pair.get("output")
+            source_url = pair.get("source_url")
+            if (
+                type(input_text) is str
+                and type(output_text) is str
+                and (source_url is None or type(source_url) is str)
+                and len(pair) == 2 + ("source_url" in pair)
+                and len(input_text) <= limit
+                and len(output_text) <= limit
+                and input_text
+                and output_text
+                and not input_text.isspace()
+                and not output_text.isspace()
+                and "\x00" not in input_text
+                and "\x00" not in output_text
+            ):
+                append((session_id, input_text, output_text, source_url, None))
+                continue
+        row = pair_row(session_id, pair, position=position, limit=limit)
+        if row is not None:
+            append(row)
+    return rows
+
+
 def add_scraped_pairs(*, session_id: int, pairs: Iterable[dict]) -> int:
     """Add pairs to a session, all or nothing; pairs missing a side are skipped. Return how many were added.
 
@@ -84,12 +120,7 @@ def add_scraped_pairs(*, session_id: int, pairs: Iterable[dict]) -> int:
     require_int(session_id, name="session_id", minimum=1)
     if isinstance(pairs, (str, bytes, dict)) or not isinstance(pairs, Iterable):
         raise InvalidInput(f"pairs must be a list of dicts, not {type(pairs).__name__}")
-    limit = max_text_chars()
-    rows = []
-    for position, pair in enumerate(pairs):
-        row = pair_row(session_id, pair, position=position, limit=limit)
-        if row is not None:
-            rows.append(row)
+    rows = pair_rows(session_id, pairs, limit=max_text_chars())
     with transaction.atomic():
         if not ScrapeSession.objects.filter(pk=session_id).exists():
             raise NotFound(f"scrape session {session_id} does not exist")

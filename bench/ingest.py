@@ -1,0 +1,124 @@
+"""Ingest speed: storage.api.add_scraped_pairs against plain sqlite3 executemany, in one run.
+
+Both load the same 200,000 pairs (about 300 bytes each, from the same list of dicts a scraper
+produces) into identical database files: the schema made by `manage.py migrate`, WAL and
+synchronous=NORMAL. Rounds alternate between the two; medians are printed with the ratio.
+
+    python bench/ingest.py [--pairs 200000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_RATIO = 0.8
+
+
+def make_pairs(count: int, seed: int = 7) -> list[dict]:
+    rng = random.Random(seed)
+    words = ["the", "model", "answer", "question", "data", "train", "token", "llama", "prompt", "output", "thread"]
+    pairs = []
+    for i in range(count):
+        question = " ".join(rng.choices(words, k=12))
+        answer = " ".join(rng.choices(words, k=36))
+        pairs.append({"input": f"Q{i}: {question}?", "output": f"A{i}: {answer}."})
+    return pairs
+
+
+def migrated_template(directory: Path) -> Path:
+    template = directory / "template.db"
+    env = {**os.environ, "FINEFOUNDRY_DB": str(template), "FINEFOUNDRY_STORAGE_ROOT": str(directory / "outputs")}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
+    return template
+
+
+def raw_ingest(db: Path, pairs: list[dict]) -> float:
+    connection = sqlite3.connect(db, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    session_id = connection.execute("INSERT INTO scrape_sessions (source) VALUES ('bench')").lastrowid
+    start = time.perf_counter()
+    connection.execute("BEGIN IMMEDIATE")
+    connection.executemany(
+        "INSERT INTO scraped_pairs (session_id, input_text, output_text, source_url, metadata_json)"
+        " VALUES (?, ?, ?, ?, ?)",
+        ((session_id, p["input"], p["output"], None, None) for p in pairs),
+    )
+    connection.execute("UPDATE scrape_sessions SET pair_count = pair_count + ? WHERE id = ?", (len(pairs), session_id))
+    connection.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    connection.close()
+    return elapsed
+
+
+def our_ingest(db: Path, pairs: list[dict]) -> float:
+    from django.db import connections
+
+    from storage import api
+
+    connections["default"].close()
+    connections["default"].settings_dict["NAME"] = str(db)
+    session_id = api.create_scrape_session("bench")
+    start = time.perf_counter()
+    added = api.add_scraped_pairs(session_id, pairs)
+    elapsed = time.perf_counter() - start
+    assert added == len(pairs), added
+    connections["default"].close()
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="ff-bench-ingest-"))
+    try:
+        os.environ["FINEFOUNDRY_DB"] = str(work / "unused.db")
+        os.environ["FINEFOUNDRY_STORAGE_ROOT"] = str(work / "outputs")
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finefoundry.settings")
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+
+        template = migrated_template(work)
+        pairs = make_pairs(args.pairs)
+        size = sum(len(p["input"]) + len(p["output"]) for p in pairs) / len(pairs)
+        print(f"{len(pairs):,} pairs, {size:.0f} bytes of text each on average, {args.rounds} rounds")
+
+        raw_times, our_times = [], []
+        for round_no in range(args.rounds):
+            for label, ingest, times in (("raw", raw_ingest, raw_times), ("ours", our_ingest, our_times)):
+                db = work / f"{label}-{round_no}.db"
+                shutil.copy(template, db)
+                times.append(ingest(db, pairs))
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+        raw_rate = len(pairs) / statistics.median(raw_times)
+        our_rate = len(pairs) / statistics.median(our_times)
+        ratio = our_rate / raw_rate
+        print(f"plain sqlite3 executemany : {raw_rate:12,.0f} pairs/s (median of {args.rounds})")
+        print(f"storage.api.add_scraped_pairs: {our_rate:9,.0f} pairs/s (median of {args.rounds})")
+        verdict = "OK" if ratio >= TARGET_RATIO else "BELOW TARGET"
+        print(f"ratio ours/raw: {ratio:.2f} (target >= {TARGET_RATIO}) {verdict}")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
