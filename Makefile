@@ -12,5 +12,8 @@ lint:
 bench:
 	.venv/bin/python bench/ingest.py
 
+# Needs Graphviz's `dot` (Debian: apt-get install graphviz) for the SVG.
 diagram:
-	.venv/bin/python manage.py graph_models storage --dot -o docs/storage-models.dot
+	.venv/bin/python manage.py graph_models storage --dot --disable-sort-fields -o docs/storage-models.dot
+	sed -i '/^  \/\/ Created:/d' docs/storage-models.dot
+	dot -Tsvg docs/storage-models.dot -o docs/storage-models.svg
