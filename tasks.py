@@ -34,8 +34,9 @@ def serve(extra: list[str]) -> None:
     install("requirements.txt")
     run(PYTHON, "manage.py", "migrate", "--no-input")
     run(PYTHON, "manage.py", "ensure_admin")
-    print("\nFineFoundry Storage: http://127.0.0.1:8000/admin/\n", flush=True)
-    run(PYTHON, "manage.py", "runserver", *(extra or ["127.0.0.1:8000"]))
+    address = extra[0] if extra and not extra[0].startswith("-") else "127.0.0.1:8000"
+    print(f"\nFineFoundry Storage: http://{address}/admin/\n", flush=True)
+    run(PYTHON, "manage.py", "runserver", *(extra or [address]))
 
 
 def test(extra: list[str]) -> None:
