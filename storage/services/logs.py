@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import connections, models, transaction
+from django.db.models import Count, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from storage.exceptions import InvalidInput
+from storage.fields import SortableTimestamp
 from storage.models import AppLog
 from storage.services.inputs import optional_int, parse_timestamp, require_int
 
 DELETE_BATCH_SIZE = 2000
+MIN_DELETE_BATCH_SIZE = 100
+# Below SQLite's 32,766 bound parameters per statement.
+MAX_DELETE_BATCH_SIZE = 20_000
+# A delete batch aims at this long under the write lock, well inside what a waiting writer should bear.
+TARGET_BATCH_SECONDS = 0.05
 
 
 def level_name(level: Any, *, name: str = "level") -> str:
@@ -54,22 +62,138 @@ def cutoff_from(*, older_than_days: int | None, before: Any) -> dt.datetime | No
     return moment
 
 
-def clear_logs_matching(logs: QuerySet[AppLog], *, batch_size: int = DELETE_BATCH_SIZE) -> int:
-    """Delete the given records in short transactions, so log writers are never held up for long."""
-    deleted = 0
-    while True:
-        with transaction.atomic():
-            ids = list(logs.order_by().values_list("id", flat=True)[:batch_size])
-            if not ids:
-                return deleted
-            count, _ = AppLog.objects.filter(id__in=ids).delete()
-        deleted += count
+def levels_below(level: str) -> list[str]:
+    """The levels less severe than `level`: DEBUG and INFO below WARNING."""
+    values = AppLog.Level.values
+    return values[: values.index(level_name(level, name="below_level"))]
 
 
-def clear_logs(*, older_than_days: int | None = None, before: Any = None, level: str | None = None) -> int:
-    """Delete records older than a cutoff and/or of one level (all records when given nothing)."""
+def keep_newest(logs: QuerySet[AppLog], *, keep: int) -> QuerySet[AppLog]:
+    """Narrow `logs` to all but its `keep` newest records, newest as the admin and get_logs sort them."""
+    if keep <= 0:
+        return logs
+    # Compared as text in SQL on both sides, so both desktop formats order alike and nothing is rounded.
+    sort_key = SortableTimestamp("timestamp", output_field=models.TextField())
+    newest_first = (sort_key.desc(nulls_last=True), "-id")
+    boundary = list(
+        logs.annotate(sort_key=sort_key).order_by(*newest_first).values_list("id", "sort_key")[keep - 1 : keep]
+    )
+    if not boundary:
+        return logs.none()
+    boundary_id, boundary_key = boundary[0]
+    older = logs.annotate(sort_key=sort_key)
+    if boundary_key is None:
+        return older.filter(sort_key__isnull=True, id__lt=boundary_id)
+    key = Subquery(AppLog.objects.filter(pk=boundary_id).order_by().annotate(k=sort_key).values("k"))
+    return older.filter(Q(sort_key__lt=key) | Q(sort_key=key, id__lt=boundary_id) | Q(sort_key__isnull=True))
+
+
+def logs_to_clear(
+    *,
+    older_than_days: int | None = None,
+    before: Any = None,
+    level: str | None = None,
+    below_level: str | None = None,
+    keep_last: int | None = None,
+) -> QuerySet[AppLog]:
+    """The records clear_logs deletes: older than a cutoff, of one level or below one, but never the newest keep_last.
+
+    keep_last counts records of the chosen levels whatever their age, so `older_than_days=30, keep_last=1000`
+    never leaves fewer than 1000 records.
+    """
     cutoff = cutoff_from(older_than_days=older_than_days, before=before)
+    if level and below_level:
+        raise InvalidInput("give either level or below_level, not both")
+    keep = optional_int(keep_last, name="keep_last", minimum=0)
     logs = filter_logs(level=level)
+    if below_level:
+        logs = logs.filter(level__in=levels_below(below_level))
+    if keep:
+        logs = keep_newest(logs, keep=keep)
     if cutoff is not None:
         logs = logs.filter(timestamp__lt=cutoff)
-    return clear_logs_matching(logs)
+    return logs
+
+
+def count_by_level(logs: QuerySet[AppLog]) -> dict[str, int]:
+    """How many of `logs` there are of each level, most severe first."""
+    counts = dict(
+        AppLog.objects.filter(id__in=logs.values("id")).order_by().values_list("level").annotate(n=Count("id"))
+    )
+    return {level: counts[level] for level in reversed(AppLog.Level.values) if counts.get(level)}
+
+
+def next_batch_size(size: int, seconds: float) -> int:
+    """Grow or shrink a delete batch so one transaction holds the write lock for about TARGET_BATCH_SECONDS."""
+    if seconds < TARGET_BATCH_SECONDS / 2:
+        return min(size * 2, MAX_DELETE_BATCH_SIZE)
+    if seconds > TARGET_BATCH_SECONDS * 2:
+        return max(size // 2, MIN_DELETE_BATCH_SIZE)
+    return size
+
+
+def clear_logs_matching(
+    logs: QuerySet[AppLog],
+    *,
+    batch_size: int = DELETE_BATCH_SIZE,
+    on_batch: Callable[[int, float], None] | None = None,
+) -> int:
+    """Delete the given records in short transactions, so log writers are never held up for long.
+
+    Each batch of ids is read before its transaction (reading takes no lock), walking up the
+    ids so no row is looked at twice. `on_batch(deleted, seconds)` hears about every transaction.
+    """
+    deleted = 0
+    last_id = 0
+    while True:
+        ids = list(logs.filter(id__gt=last_id).order_by("id").values_list("id", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        last_id = ids[-1]
+        started = time.perf_counter()
+        with transaction.atomic():
+            count, _ = AppLog.objects.filter(id__in=ids).delete()
+        seconds = time.perf_counter() - started
+        deleted += count
+        if on_batch is not None:
+            on_batch(count, seconds)
+        batch_size = next_batch_size(batch_size, seconds)
+
+
+def clear_logs(
+    *,
+    older_than_days: int | None = None,
+    before: Any = None,
+    level: str | None = None,
+    below_level: str | None = None,
+    keep_last: int | None = None,
+    dry_run: bool = False,
+    on_batch: Callable[[int, float], None] | None = None,
+) -> int:
+    """Delete the records logs_to_clear selects (all records when given nothing); return how many.
+
+    With dry_run nothing is deleted and the number that would be is returned.
+    """
+    logs = logs_to_clear(
+        older_than_days=older_than_days, before=before, level=level, below_level=below_level, keep_last=keep_last
+    )
+    if dry_run:
+        return logs.count()
+    return clear_logs_matching(logs, on_batch=on_batch)
+
+
+def reclaim_space() -> bool:
+    """Give the space freed by deleted rows back to the filesystem; False where there is no way to.
+
+    SQLite rewrites the whole file (VACUUM), holding every other writer off until it is done.
+    """
+    connection = connections["default"]
+    if connection.vendor == "sqlite":
+        statement = "VACUUM"
+    elif connection.vendor == "postgresql":
+        statement = "VACUUM ANALYZE app_logs"
+    else:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(statement)
+    return True
