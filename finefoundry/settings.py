@@ -116,7 +116,8 @@ if os.environ.get("DATABASE_URL"):
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite backend, plus a refusal to open a file that is not a usable SQLite database.
+            "ENGINE": "storage.sqlite_backend",
             "NAME": FINEFOUNDRY_DB,
             "OPTIONS": {
                 # Take the write lock at BEGIN so concurrent writers queue on the busy

@@ -225,14 +225,25 @@ def test_our_api_reads_what_the_desktop_app_wrote(desktop_db):
     assert out.stdout.strip() == '[12, 12, 77777869, true, "step 0 loss 2.500", "local_llama.json", 50]'
 
 
-@pytest.mark.parametrize("content", [b"this is not a database at all" * 100, b""])
-def test_migrate_refuses_a_file_that_is_not_sqlite(tmp_path, content):
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"this is not a database at all" * 100, "is not an SQLite database"),
+        (b"SQLite format 3\x00" + b"\xff" * 4000, "is damaged or unreadable"),
+    ],
+)
+def test_migrate_refuses_a_file_that_is_not_a_usable_database(tmp_path, content, message):
     db = tmp_path / "finefoundry.db"
     db.write_bytes(content)
     result = manage(db, "migrate", "--no-input")
-    if content:
-        assert result.returncode != 0
-        assert db.read_bytes() == content
-    else:
-        # An empty file is a valid empty SQLite database.
-        assert result.returncode == 0
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert db.read_bytes() == content
+    assert not list(tmp_path.glob("finefoundry.db-*"))  # no WAL or journal left beside it
+
+
+def test_an_empty_file_is_an_empty_database(tmp_path):
+    db = tmp_path / "finefoundry.db"
+    db.touch()
+    assert manage(db, "migrate", "--no-input").returncode == 0
