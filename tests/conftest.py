@@ -67,3 +67,39 @@ def load_desktop_fixture(generation: str, path: Path) -> Path:
 def desktop_db(request, tmp_path) -> Path:
     """A desktop finefoundry.db of each schema generation, in a temp dir."""
     return load_desktop_fixture(request.param, tmp_path / "finefoundry.db")
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(db: Path, *args: str, timeout: float = 120, **kwargs):
+    """Run `python manage.py ...` in a subprocess against the database file `db`."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "FINEFOUNDRY_DB": str(db),
+        "FINEFOUNDRY_STORAGE_ROOT": str(db.parent / "training_outputs"),
+        **kwargs.pop("env", {}),
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def migrated_db(tmp_path) -> Path:
+    """A fresh, migrated database file of its own (for tests that use several processes)."""
+    db = tmp_path / "live" / "finefoundry.db"
+    db.parent.mkdir()
+    result = manage(db, "migrate", "--no-input", "-v", "0")
+    assert result.returncode == 0, result.stderr
+    return db

@@ -14,16 +14,7 @@ from pathlib import Path
 import pytest
 
 from storage.schema import DESKTOP_TABLE_NAMES
-from tests.conftest import DESKTOP_FIXTURES, load_desktop_fixture
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def manage(db: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "FINEFOUNDRY_DB": str(db), "FINEFOUNDRY_STORAGE_ROOT": str(db.parent / "training_outputs")}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
+from tests.conftest import DESKTOP_FIXTURES, PROJECT_ROOT, load_desktop_fixture, manage
 
 
 def dump_tables(db: Path) -> dict[str, list[tuple]]:
