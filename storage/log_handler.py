@@ -1,0 +1,113 @@
+"""The database log handler: records of the configured loggers land in app_logs.
+
+    LOGGING["handlers"]["database"] = {"class": "storage.log_handler.DatabaseLogHandler", "level": "INFO"}
+
+`emit()` turns the record into a row and queues it; a writer thread (storage.log_writer) does
+the database work. So logging never waits for the disk, never raises, survives the caller's
+rollback, and never logs its own SQL. Records of `django.db.backends` are never stored: with
+DEBUG on they describe every query, including other handlers' writes, and would grow forever.
+
+Options, all optional (as keys in the LOGGING handler entry):
+  database    an SQLite file to write to instead of Django's default database
+  store       "auto" (default), "sqlite" (own sqlite3 connection) or "django" (the writer
+              thread's own Django connection; "auto" picks it on other databases than SQLite)
+  queue_size  records held in memory at most; more are dropped and counted (default 10,000)
+  batch_size  most records written per transaction (default 1,000)
+  timeout     busy timeout of the writer's SQLite connection in seconds (default 30)
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from pathlib import Path
+
+from storage.log_stores import store_for
+from storage.log_writer import LogWriter, acquire_writer, release_writer
+
+DEFAULT_FLUSH_TIMEOUT = 10.0
+STORES = ("auto", "sqlite", "django")
+IGNORED_LOGGER = "django.db.backends"
+
+_tracebacks = logging.Formatter()
+
+
+class DatabaseLogHandler(logging.Handler):
+    """Queue records for app_logs; a background writer stores them in batches."""
+
+    def __init__(
+        self,
+        level: int | str = logging.NOTSET,
+        *,
+        database: str | Path | None = None,
+        store: str = "auto",
+        queue_size: int = 10_000,
+        batch_size: int = 1_000,
+        timeout: float = 30.0,
+    ):
+        super().__init__(level)
+        if store not in STORES:
+            raise ValueError(f"store must be one of {', '.join(STORES)}, got {store!r}")
+        self._key = (None if database is None else str(database), store, queue_size, batch_size, timeout)
+        factory = functools.partial(store_for, database=database, store=store, timeout=timeout)
+        self._writer = acquire_writer(self._key, lambda: LogWriter(factory, capacity=queue_size, batch_size=batch_size))
+        self._released = False
+
+    def handle(self, record: logging.LogRecord) -> bool | logging.LogRecord:
+        # emit() only touches the thread-safe queue, so skip the per-handler lock (8 threads would contend on it).
+        result = self.filter(record)
+        if isinstance(result, logging.LogRecord):
+            record = result
+        if result:
+            self.emit(record)
+        return result
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            name = record.name
+            if name == IGNORED_LOGGER or name.startswith(IGNORED_LOGGER + "."):
+                return
+            if threading.get_ident() == self._writer.thread_ident:
+                return  # whatever the writer itself causes to be logged must not feed back into it
+            try:
+                message = record.getMessage()
+            except Exception as exc:  # a bad format string still leaves a trace of the record
+                message = f"{record.msg!r} with arguments {record.args!r} could not be formatted: {exc!r}"
+            if record.exc_info and not record.exc_text:
+                record.exc_text = _tracebacks.formatException(record.exc_info)
+            details = record.exc_text or None
+            if record.stack_info:
+                stack = _tracebacks.formatStack(record.stack_info)
+                details = f"{details}\n{stack}" if details else stack
+            row = (record.created, record.levelname, name, message, record.module, record.funcName, record.lineno)
+            self._writer.put((*row, details))
+        except Exception:
+            # Never raise into the caller, and never print a traceback per record: count it instead.
+            self._writer.count_dropped(1)
+
+    def flush(self, timeout: float | None = DEFAULT_FLUSH_TIMEOUT) -> bool:
+        """Wait until every record emitted before this call is in app_logs; False if `timeout` ran out."""
+        return self._writer.flush(timeout)
+
+    def close(self) -> None:
+        """Write what is queued; stop the writer when no other handler shares it."""
+        self.flush()
+        if not self._released:
+            self._released = True
+            release_writer(self._key)
+        super().close()
+
+
+def attach_database_handler(*, level: int = logging.INFO, logger_name: str | None = None) -> DatabaseLogHandler:
+    """Store records of `logger_name` (the root logger when None) at `level` and above; return the handler."""
+    logger = logging.getLogger(logger_name)
+    for handler in logger.handlers:
+        if isinstance(handler, DatabaseLogHandler):
+            handler.setLevel(level)
+            return handler
+    handler = DatabaseLogHandler(level)
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > level:
+        logger.setLevel(level)
+    return handler

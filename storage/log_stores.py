@@ -1,0 +1,209 @@
+"""Where the log writer puts its batches: app_logs, over a connection nobody else uses.
+
+`SQLiteLogStore` (the default on SQLite) opens its own `sqlite3` connection to the file Django
+is configured with at write time, so a caller's transaction never holds our rows back or rolls
+them back, and Django's `django.db.backends` logger never sees our SQL. `DjangoLogStore`
+(PostgreSQL and other databases) writes through the writer thread's own Django connection:
+Django connections are per thread, so it is just as separate from the callers'.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+LOG_COLUMNS = ("timestamp", "level", "logger", "message", "module", "func_name", "line_no", "exc_info")
+# Stored row: UTC timestamp text, level name, logger, message, module, function, line, traceback.
+StoredRow = tuple[str, str, str, str, str | None, str | None, int | None, str | None]
+
+
+class StoreNotReady(Exception):
+    """The database file or the app_logs table does not exist yet (fresh checkout, during migrate)."""
+
+
+class StoreUnavailable(Exception):
+    """The database refused the batch for now (locked past the busy timeout, read-only, I/O error)."""
+
+
+class LogStore(Protocol):
+    def describe(self) -> str: ...
+
+    def secret_values(self) -> Sequence[str]: ...
+
+    def write(self, rows: Sequence[StoredRow]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def secret_setting_keys() -> tuple[str, ...]:
+    """The keys of secret settings, once Django's models can be imported."""
+    from django.apps import apps
+
+    if not apps.models_ready:
+        raise StoreNotReady("Django apps are not loaded yet")
+    from storage.models import SECRET_SETTING_KEYS
+
+    return tuple(sorted(SECRET_SETTING_KEYS))
+
+
+def configured_database_name(alias: str = "default") -> str:
+    """The database Django uses right now (in tests: the test database, not FINEFOUNDRY_DB)."""
+    from django.conf import settings
+    from django.db import connections
+
+    if not settings.configured:
+        raise StoreNotReady("Django settings are not configured")
+    return str(connections[alias].settings_dict["NAME"])
+
+
+def _is_missing(message: str) -> bool:
+    message = message.lower()
+    return "no such table" in message or "unable to open database" in message or "does not exist" in message
+
+
+class SQLiteLogStore:
+    """Batches into app_logs on a private sqlite3 connection: WAL, busy timeout, BEGIN IMMEDIATE."""
+
+    def __init__(self, database: str | Path | None = None, *, timeout: float = 30.0):
+        self.database = None if database is None else str(database)
+        self.timeout = timeout
+        self._connection: sqlite3.Connection | None = None
+        self._path: str | None = None
+        self._insert = f"INSERT INTO app_logs ({', '.join(LOG_COLUMNS)}) VALUES ({', '.join('?' * len(LOG_COLUMNS))})"
+
+    def describe(self) -> str:
+        return self._path or self.database or "the configured database"
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self.database or configured_database_name()
+        if self._connection is not None and path == self._path:
+            return self._connection
+        self.close()
+        # mode=rw: never create the file; that is migrate's job, and a typo must not leave stray files.
+        uri = f"{Path(path).resolve().as_uri()}?mode=rw"
+        try:
+            connection = sqlite3.connect(
+                uri, uri=True, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+            connection.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        self._connection, self._path = connection, path
+        return connection
+
+    @staticmethod
+    def _translate(exc: sqlite3.Error) -> Exception:
+        if _is_missing(str(exc)):
+            return StoreNotReady(str(exc))
+        return StoreUnavailable(str(exc))
+
+    def secret_values(self) -> Sequence[str]:
+        keys = secret_setting_keys()
+        connection = self._connect()
+        placeholders = ", ".join("?" * len(keys))
+        try:
+            rows = connection.execute(f"SELECT value FROM settings WHERE key IN ({placeholders})", keys).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return ()
+            raise self._translate(exc) from exc
+        return [value for (value,) in rows]
+
+    def write(self, rows: Sequence[StoredRow]) -> None:
+        connection = self._connect()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.executemany(self._insert, rows)
+                connection.execute("COMMIT")
+            finally:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+
+    def close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._connection.close()
+        self._connection, self._path = None, None
+
+    def abandon(self) -> None:
+        """Forget the connection without closing it (after fork it belongs to the parent)."""
+        self._connection, self._path = None, None
+
+
+class DjangoLogStore:
+    """Batches into app_logs through this thread's own Django connection (portable fallback)."""
+
+    def __init__(self, alias: str = "default"):
+        self.alias = alias
+
+    def describe(self) -> str:
+        return f"database {self.alias!r}"
+
+    def _run(self, sql: str, params, *, many: bool = False):
+        from django.db import DatabaseError, connections, transaction
+
+        connection = connections[self.alias]
+        try:
+            with transaction.atomic(using=self.alias):
+                # create_cursor(): the backend's own cursor, without the debug wrapper that logs SQL.
+                cursor = connection.create_cursor()
+                try:
+                    if many:
+                        cursor.executemany(sql, params)
+                        return None
+                    cursor.execute(sql, params)
+                    return cursor.fetchall()
+                finally:
+                    cursor.close()
+        except DatabaseError as exc:
+            connection.close_if_unusable_or_obsolete()
+            raise (StoreNotReady if _is_missing(str(exc)) else StoreUnavailable)(str(exc)) from exc
+
+    def secret_values(self) -> Sequence[str]:
+        keys = secret_setting_keys()
+        try:
+            rows = self._run(f"SELECT value FROM settings WHERE key IN ({', '.join(['%s'] * len(keys))})", keys)
+        except StoreNotReady:
+            return ()
+        return [value for (value,) in rows]
+
+    def write(self, rows: Sequence[StoredRow]) -> None:
+        from django.db import connections
+
+        quote = connections[self.alias].ops.quote_name
+        columns = ", ".join(quote(column) for column in LOG_COLUMNS)
+        sql = f"INSERT INTO {quote('app_logs')} ({columns}) VALUES ({', '.join(['%s'] * len(LOG_COLUMNS))})"
+        self._run(sql, rows, many=True)
+
+    def close(self) -> None:
+        from django.db import connections
+
+        connections[self.alias].close()
+
+    def abandon(self) -> None:
+        """Nothing to forget: Django connections are per thread and the writer thread did not survive fork."""
+
+
+def store_for(*, database: str | Path | None = None, store: str = "auto", timeout: float = 30.0) -> LogStore:
+    """Pick the store: a given SQLite file, or whatever Django's default database is."""
+    if store not in {"auto", "sqlite", "django"}:
+        raise ValueError(f"store must be 'auto', 'sqlite' or 'django', got {store!r}")
+    if store == "sqlite" or database is not None:
+        return SQLiteLogStore(database, timeout=timeout)
+    from django.conf import settings
+    from django.db import connections
+
+    if not settings.configured:
+        raise StoreNotReady("Django settings are not configured")
+    if store == "django":
+        return DjangoLogStore()
+
+    return SQLiteLogStore(timeout=timeout) if connections["default"].vendor == "sqlite" else DjangoLogStore()

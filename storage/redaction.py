@@ -1,0 +1,125 @@
+"""Mask secrets in text before it is stored or shown: secret setting values and token-shaped strings.
+
+`redact(text)` masks what looks like a credential (Hugging Face and RunPod tokens, `sk-` keys,
+`Authorization:` and `Bearer` values, `api_key=...` assignments, `key=`/`token=` in URLs, URL
+passwords) and the values of secret settings. The secret values are the ones last seen by the
+database log writer, which re-reads them before every batch; pass `secrets=` to use others
+(e.g. `storage.services.settings.secret_values()`).
+
+This module imports nothing from Django, so the log handler can use it before apps are ready.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable
+
+REDACTED = "[REDACTED]"
+# Shorter values would blank out ordinary words; real tokens and keys are much longer.
+MIN_SECRET_LENGTH = 8
+
+# Never match an already masked value again.
+_VALUE = r"""(?!\[REDACTED\])[^\s"'&,;}\]]+"""
+
+# (triggers, pattern, replacement): a pattern runs only when the lower-cased text contains one of
+# its triggers, which keeps ordinary messages cheap. Named values go first; group 1 is kept.
+TOKEN_PATTERNS: list[tuple[tuple[str, ...], re.Pattern[str], str]] = [
+    # Authorization: Bearer abc / 'Authorization': 'Basic abc' / authorization=abc
+    (
+        ("authorization",),
+        re.compile(
+            r"""(?i)(\b(?:proxy-)?authorization["']?\s*[:=]\s*["']?(?:(?:bearer|basic|token|bot)\s+)?)""" + _VALUE
+        ),
+        rf"\1{REDACTED}",
+    ),
+    (("bearer",), re.compile(r"(?i)(\bbearer\s+)(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}"), rf"\1{REDACTED}"),
+    # api_key=..., RUNPOD_API_KEY: ..., "password": "...", x-api-key: ...
+    (
+        ("key", "token", "secret", "passw"),
+        re.compile(
+            r"""(?i)((?<![a-z0-9])(?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|refresh[_-]?token|"""
+            r"""client[_-]?secret|secret[_-]?key|password|passwd)["']?\s*[:=]\s*["']?)""" + _VALUE
+        ),
+        rf"\1{REDACTED}",
+    ),
+    # ?key=...&token=... in URLs.
+    (
+        ("key=", "token=", "sig=", "signature=", "auth=", "secret="),
+        re.compile(r"(?i)([?&](?:key|token|sig|signature|auth|secret|access_token|api_key|apikey)=)" + _VALUE),
+        rf"\1{REDACTED}",
+    ),
+    # https://user:password@host
+    (("@",), re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)(?!\[REDACTED\])[^/\s@]+@"), rf"\1{REDACTED}@"),
+    # Hugging Face, RunPod, GitHub tokens and OpenAI/Anthropic-style keys, wherever they appear.
+    (("hf_",), re.compile(r"\b(hf_)[A-Za-z0-9]{16,}"), rf"\1{REDACTED}"),
+    (("rpa_",), re.compile(r"\b(rpa_)[A-Za-z0-9]{16,}"), rf"\1{REDACTED}"),
+    (
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        re.compile(r"\b(gh[pousr]_|github_pat_)[A-Za-z0-9_]{20,}"),
+        rf"\1{REDACTED}",
+    ),
+    (("sk-",), re.compile(r"\b(sk-)[A-Za-z0-9_-]{16,}"), rf"\1{REDACTED}"),
+]
+
+_ALL_TRIGGERS = tuple(dict.fromkeys(trigger for triggers, _, _ in TOKEN_PATTERNS for trigger in triggers))
+
+_known_secrets: tuple[str, ...] = ()
+
+
+def usable_secrets(values: Iterable[str]) -> tuple[str, ...]:
+    """Keep the values long enough to be real secrets, longest first so none is half-masked."""
+    kept = {value.strip() for value in values if isinstance(value, str) and len(value.strip()) >= MIN_SECRET_LENGTH}
+    return tuple(sorted(kept, key=lambda value: (-len(value), value)))
+
+
+def secrets_from_setting_values(raw_values: Iterable[str]) -> tuple[str, ...]:
+    """Decode stored setting values (JSON, or plain text from old desktop versions) into secrets."""
+    decoded = []
+    for raw in raw_values:
+        try:
+            value = json.loads(raw)
+        except (json.JSONDecodeError, TypeError):
+            value = raw
+        decoded.append(value)
+    return usable_secrets(decoded)
+
+
+def remember_secrets(values: Iterable[str]) -> None:
+    """Make `redact()` without `secrets=` mask these values from now on."""
+    global _known_secrets
+    _known_secrets = usable_secrets(values)
+
+
+def known_secrets() -> tuple[str, ...]:
+    return _known_secrets
+
+
+@functools.lru_cache(maxsize=16)
+def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(secret) for secret in secrets))
+
+
+def redact(text: str, secrets: Iterable[str] | None = None) -> str:
+    """Return `text` with secret values and token-shaped strings replaced by [REDACTED]."""
+    return mask(text, _known_secrets if secrets is None else usable_secrets(secrets))
+
+
+def mask(text: str, secrets: tuple[str, ...]) -> str:
+    """redact() for a hot loop: `secrets` already passed through usable_secrets()."""
+    if not text:
+        return text
+    if secrets:
+        text = _secrets_pattern(secrets).sub(REDACTED, text)
+    lowered = text.lower()
+    # Plain substring tests are many times faster than one big case-insensitive regex.
+    for trigger in _ALL_TRIGGERS:
+        if trigger in lowered:
+            break
+    else:
+        return text
+    for triggers, pattern, replacement in TOKEN_PATTERNS:
+        if any(trigger in lowered for trigger in triggers):
+            text = pattern.sub(replacement, text)
+    return text
