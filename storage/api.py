@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from django.conf import settings
 from django.db import connections
 
 from storage.exceptions import InvalidInput
+from storage.log_handler import DatabaseLogHandler, attach_database_handler
 from storage.models import AppLog, EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
 from storage.services import configs, evaluations, exports, logs, runs, scraping, storage_paths
 from storage.services import settings as settings_service
@@ -393,6 +395,15 @@ def clear_logs(
             raise InvalidInput("give before or before_date, not both")
         before = before_date
     return logs.clear_logs(older_than_days=older_than_days, before=before, level=level)
+
+
+# FineFoundry's name for the handler class.
+DatabaseHandler = DatabaseLogHandler
+
+
+def setup_database_logging(level: int = logging.INFO, logger_name: str | None = None) -> DatabaseLogHandler:
+    """Store records of `logger_name` (the root logger when None) at `level` and above in app_logs."""
+    return attach_database_handler(level=level, logger_name=logger_name)
 
 
 # --- Evaluation runs ----------------------------------------------------------------------
