@@ -178,8 +178,13 @@ LOGGING = {
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "console"},
+        # Both feed one background writer; the database is added to the console, never instead of it.
+        "database": {"class": "storage.log_handler.DatabaseLogHandler", "level": FINEFOUNDRY_LOG_LEVEL},
+        "database_errors": {"class": "storage.log_handler.DatabaseLogHandler", "level": "ERROR"},
     },
     "loggers": {
-        "finefoundry": {"handlers": ["console"], "level": FINEFOUNDRY_LOG_LEVEL, "propagate": False},
+        "finefoundry": {"handlers": ["console", "database"], "level": FINEFOUNDRY_LOG_LEVEL, "propagate": False},
+        # Server errors; still propagates to Django's own "django" logger and its console/mail handlers.
+        "django.request": {"handlers": ["database_errors"]},
     },
 }
