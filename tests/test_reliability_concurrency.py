@@ -1,0 +1,71 @@
+"""Many threads and processes writing at once: nothing locked out, nothing lost, counts exact."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.reliability
+
+WORKER = PROJECT_ROOT / "tests" / "reliability_worker.py"
+
+
+def start_worker(db: Path, role: str, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "FINEFOUNDRY_DB": str(db), "FINEFOUNDRY_STORAGE_ROOT": str(db.parent / "training_outputs")}
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), role, *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def events_of(process: subprocess.Popen, timeout: float = 120) -> list[dict]:
+    out, err = process.communicate(timeout=timeout)
+    assert process.returncode == 0, err
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def test_threads_and_processes_writing_at_once_lose_nothing(migrated_db):
+    workers = [start_worker(migrated_db, "writer", "--threads", "8", "--seconds", "4", "--tag", "big")]
+    workers += [
+        start_worker(migrated_db, "writer", "--threads", "1", "--seconds", "4", "--tag", f"solo{i}") for i in range(3)
+    ]
+    events = [event for worker in workers for event in events_of(worker)]
+
+    errors = [event for event in events if event["event"] == "error"]
+    assert errors == []
+    acknowledged_pairs: dict[int, int] = defaultdict(int)
+    for event in events:
+        if event["event"] == "pairs":
+            acknowledged_pairs[event["session_id"]] += event["added"]
+    assert len(acknowledged_pairs) == 11  # 8 + 3 writer threads, each with its own session
+    assert sum(acknowledged_pairs.values()) > 0
+
+    connection = sqlite3.connect(migrated_db)
+    assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    for session_id, added in acknowledged_pairs.items():
+        stored, actual = connection.execute(
+            "SELECT pair_count, (SELECT COUNT(*) FROM scraped_pairs WHERE session_id = s.id) FROM scrape_sessions s"
+            " WHERE id = ?",
+            (session_id,),
+        ).fetchone()
+        assert stored == actual == added
+    completed = [event["run_id"] for event in events if event["event"] == "run"]
+    statuses = dict(connection.execute("SELECT id, status FROM training_runs"))
+    assert all(statuses[run_id] == "completed" for run_id in completed)
+    last_setting = {event["key"]: event["value"] for event in events if event["event"] == "setting"}
+    stored_settings = dict(connection.execute("SELECT key, value FROM settings"))
+    assert {key: json.loads(stored_settings[key]) for key in last_setting} == last_setting
+    connection.close()
