@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from storage.exceptions import InvalidInput, InvalidTransition, NotFound
+from storage.exceptions import InvalidInput, InvalidTransition, NotFound, StorageError
 from storage.models import TrainingRun
 from storage.services import storage_paths
 from storage.services.inputs import (
@@ -68,8 +68,14 @@ def create_run_directory(name: str) -> Path:
         except FileExistsError:
             directory = root / f"{base}_{suffix}"
             suffix += 1
-    for sub in storage_paths.RUN_SUBDIRECTORIES:
-        (directory / sub).mkdir()
+        except OSError as exc:
+            raise StorageError(f"cannot create a run directory in the storage root {root}: {exc.strerror}") from exc
+    try:
+        for sub in storage_paths.RUN_SUBDIRECTORIES:
+            (directory / sub).mkdir()
+    except OSError as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise StorageError(f"cannot create the run directory {directory}: {exc.strerror}") from exc
     return directory
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from storage.exceptions import UnsafePath
+from storage.exceptions import StorageError, UnsafePath
 
 RUN_SUBDIRECTORIES = ("outputs", "checkpoints", "logs")
 
@@ -18,7 +18,10 @@ RUN_SUBDIRECTORIES = ("outputs", "checkpoints", "logs")
 def storage_root() -> Path:
     """The managed storage root, created if missing."""
     root = Path(settings.FINEFOUNDRY_STORAGE_ROOT)
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the storage root {root}: {exc.strerror}") from exc
     return root
 
 
