@@ -58,7 +58,7 @@ def test_database_on_a_read_only_disk_is_refused_clearly_and_untouched(migrated_
 def test_unwritable_storage_root_fails_create_training_run_cleanly(settings, mount_point):
     mount_tmpfs(mount_point, "size=1m", "ro")
     settings.FINEFOUNDRY_STORAGE_ROOT = mount_point
-    with pytest.raises(StorageError, match="cannot create a run directory .* Read-only file system"):
+    with pytest.raises(StorageError, match=r"cannot create a run directory .* Read-only file system"):
         api.create_training_run("run", "m", "database", "1")
     assert TrainingRun.objects.count() == 0
 
