@@ -1,0 +1,86 @@
+"""Small HTML pieces the ModelAdmins share: pretty JSON, badges, sizes, text previews."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+PREVIEW_CHARS = 100
+
+STATUS_COLOURS = {
+    "pending": "grey",
+    "running": "blue",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "amber",
+}
+LEVEL_COLOURS = {
+    "DEBUG": "grey",
+    "INFO": "blue",
+    "WARNING": "amber",
+    "ERROR": "red",
+    "CRITICAL": "purple",
+}
+
+
+def badge(text: str | None, colour: str) -> SafeString:
+    return format_html('<span class="ff-badge ff-badge-{}">{}</span>', colour, text or "—")
+
+
+def status_badge(status: str | None) -> SafeString:
+    return badge(status or "unknown", STATUS_COLOURS.get(status or "", "grey"))
+
+
+def level_badge(level: str | None) -> SafeString:
+    return badge(level, LEVEL_COLOURS.get(level or "", "grey"))
+
+
+def pretty_json(value: Any) -> SafeString:
+    """A JSON value as an indented, escaped <pre>; raw legacy text is shown as it is."""
+    if value is None or value == {}:
+        return format_html('<span class="ff-muted">{}</span>', "—")
+    text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    return format_html('<pre class="ff-json">{}</pre>', text)
+
+
+def preview(text: str | None, *, limit: int = PREVIEW_CHARS) -> str:
+    """One line of at most `limit` characters; `text` may already be cut short in SQL to limit + 1."""
+    if not text:
+        return ""
+    line = " ".join(text.split())
+    return line if len(line) <= limit and len(text) <= limit else line[:limit].rstrip() + "…"
+
+
+def file_size(size: int | None) -> str:
+    return "—" if size is None else filesizeformat(size)
+
+
+class PrettyJSONField(forms.JSONField):
+    """A JSON form field shown indented in a monospace textarea."""
+
+    def __init__(self, *args: Any, rows: int = 12, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": rows, "class": "ff-code", "spellcheck": "false"}))
+        super().__init__(*args, **kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value.strip():
+            try:
+                json.loads(value)
+            except json.JSONDecodeError as exc:
+                # Say where: a config is dozens of lines long.
+                raise forms.ValidationError(
+                    "Not valid JSON: %(problem)s (line %(line)s, column %(column)s).",
+                    code="invalid",
+                    params={"problem": exc.msg, "line": exc.lineno, "column": exc.colno},
+                ) from exc
+        return super().to_python(value)

@@ -1,0 +1,162 @@
+"""Application logs: read-only, filterable by level (or "warning and above"), logger and date; old ones cleared."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.db.models import Case, Q, Value, When
+from django.db.models.functions import Substr
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.html import format_html
+
+from storage.admin.display import level_badge
+from storage.admin.model_admin import ReadOnlyModelAdmin
+from storage.exceptions import StorageError
+from storage.fields import SortableTimestamp
+from storage.models import AppLog
+from storage.redaction import redact
+from storage.services import logs as logs_service
+from storage.services.settings import secret_values
+
+LEVELS = list(AppLog.Level.values)  # lowest first
+FIRST_LINE_CHARS = 200
+LOGGER_CHOICES = 50
+
+
+class LevelFilter(admin.SimpleListFilter):
+    title = "level"
+    parameter_name = "level"
+
+    def lookups(self, request, model_admin):
+        exact = [(level, level.capitalize()) for level in LEVELS]
+        return [*exact, ("WARNING+", "Warning and above"), ("ERROR+", "Error and above")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if value.endswith("+") and value[:-1] in LEVELS:
+            return queryset.filter(level__in=LEVELS[LEVELS.index(value[:-1]) :])
+        return queryset.filter(level=value)
+
+
+class LoggerFilter(admin.SimpleListFilter):
+    title = "logger"
+    parameter_name = "logger"
+
+    def lookups(self, request, model_admin):
+        loggers = AppLog.objects.order_by().exclude(logger=None).values_list("logger", flat=True).distinct()
+        return [(name, name) for name in sorted(loggers[:LOGGER_CHOICES])]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(logger=self.value()) if self.value() else queryset
+
+
+class LogChangeList(ChangeList):
+    """Loads only the start of each message, and masks secrets in what it shows."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        return queryset.annotate(
+            message_start=Substr("message", 1, FIRST_LINE_CHARS + 1),
+            has_traceback=Case(When(Q(exc_info=None) | Q(exc_info=""), then=Value(False)), default=Value(True)),
+        ).defer("message", "exc_info")
+
+    def get_results(self, request):
+        super().get_results(request)
+        secrets = secret_values()
+        for record in self.result_list:
+            record.shown_message = redact(record.message_start or "", secrets=secrets)
+
+
+class ClearLogsForm(forms.Form):
+    older_than_days = forms.IntegerField(min_value=0, initial=30, label="Delete records older than (days)")
+    level = forms.ChoiceField(
+        required=False, choices=[("", "any level"), *[(level, level) for level in LEVELS]], label="Only of level"
+    )
+
+
+@admin.register(AppLog)
+class AppLogAdmin(ReadOnlyModelAdmin):
+    list_display = ("when", "level_column", "logger", "first_line", "traceback_column")
+    list_filter = (LevelFilter, LoggerFilter, ("timestamp", admin.DateFieldListFilter))
+    search_fields = ("message", "logger")
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("timestamp", "level_column", "logger", "module", "func_name", "line_no", "message_text", "traceback")
+    readonly_fields = fields
+    change_list_template = "admin/storage/applog/change_list.html"
+
+    def get_changelist(self, request, **kwargs):
+        return LogChangeList
+
+    @admin.display(description="time", ordering=SortableTimestamp("timestamp"))
+    def when(self, record: AppLog):
+        return record.timestamp
+
+    @admin.display(description="level", ordering="level")
+    def level_column(self, record: AppLog):
+        return level_badge(record.level)
+
+    @admin.display(description="message")
+    def first_line(self, record: AppLog) -> str:
+        text = getattr(record, "shown_message", None)
+        if text is None:
+            text = redact(record.message or "", secrets=secret_values())
+        line, _, rest = text.partition("\n")
+        return line[:FIRST_LINE_CHARS] + ("…" if rest or len(line) > FIRST_LINE_CHARS else "")
+
+    @admin.display(description="traceback", boolean=True)
+    def traceback_column(self, record: AppLog) -> bool:
+        return bool(getattr(record, "has_traceback", record.exc_info))
+
+    @admin.display(description="message")
+    def message_text(self, record: AppLog):
+        return format_html(
+            '<pre class="ff-log ff-log-static">{}</pre>', redact(record.message or "", secrets=secret_values())
+        )
+
+    @admin.display(description="traceback")
+    def traceback(self, record: AppLog):
+        if not record.exc_info:
+            return "—"
+        return format_html(
+            '<pre class="ff-log ff-log-static">{}</pre>', redact(record.exc_info, secrets=secret_values())
+        )
+
+    def get_urls(self):
+        return [
+            path("clear/", self.admin_site.admin_view(self.clear_view), name="storage_applog_clear"),
+            *super().get_urls(),
+        ]
+
+    def clear_view(self, request):
+        """Delete records older than a number of days, in short batches (see logs.clear_logs)."""
+        if not self.has_delete_permission(request):
+            raise PermissionDenied
+        form = ClearLogsForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            days = form.cleaned_data["older_than_days"]
+            level = form.cleaned_data["level"] or None
+            try:
+                deleted = logs_service.clear_logs(older_than_days=days, level=level)
+            except StorageError as exc:
+                self.message_user(request, f"Nothing deleted: {exc}", messages.ERROR)
+            else:
+                which = f"{level} " if level else ""
+                self.message_user(
+                    request, f"Deleted {deleted:,} {which}log record(s) older than {days} day(s).", messages.SUCCESS
+                )
+                return redirect("admin:storage_applog_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Delete old log records",
+            "opts": self.model._meta,
+            "form": form,
+            "total": AppLog.objects.count(),
+        }
+        return TemplateResponse(request, "admin/storage/applog/clear_logs.html", context)

@@ -1,0 +1,168 @@
+"""Scraped pairs: a list that stays fast at a million rows, and edits that keep pair_count exact."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.core.paginator import Paginator
+from django.db.models import Sum
+from django.db.models.functions import Substr
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+
+from storage.admin.display import PREVIEW_CHARS, PrettyJSONField, preview
+from storage.admin.model_admin import FineFoundryModelAdmin
+from storage.models import ScrapedPair, ScrapeSession
+from storage.services import sessions_admin
+
+SESSION_PARAM = "session__id__exact"
+# Query parameters that change what is shown but not which rows match.
+NON_FILTER_PARAMS = frozenset({"p", "o", "all", "e", "_to_field", "_popup", "_changelist_filters"})
+# Counting every match of a search is the slow part of a search page; beyond this the count is capped.
+SEARCH_COUNT_CAP = 10_000
+FILTER_CHOICES = 15
+
+
+def session_id_param(value: str | None) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise IncorrectLookupParameters(f"session id must be a number, got {value!r}") from exc
+
+
+class SessionIdFilter(admin.SimpleListFilter):
+    """Filter by session id; offers the selected and the newest sessions, never a list of all of them."""
+
+    title = "session"
+    parameter_name = SESSION_PARAM
+    template = "admin/storage/scrapedpair/session_filter.html"
+
+    def lookups(self, request, model_admin):
+        selected = session_id_param(self.value())
+        columns = ("id", "name", "source", "pair_count")
+        sessions = list(ScrapeSession.objects.order_by("-id").only(*columns)[:FILTER_CHOICES])
+        if selected is not None and selected not in {s.pk for s in sessions}:
+            sessions[:0] = ScrapeSession.objects.filter(pk=selected).only(*columns)
+        return [(str(s.pk), f"{s.label} ({s.pair_count or 0:,})") for s in sessions]
+
+    def queryset(self, request, queryset):
+        selected = session_id_param(self.value())
+        return queryset if selected is None else queryset.filter(session_id=selected)
+
+
+class KnownCountPaginator(Paginator):
+    """A paginator told its count, so the page never runs COUNT(*) over a million rows."""
+
+    def __init__(self, *args, count: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count
+
+
+class PairChangeList(ChangeList):
+    """Rows carry the first characters of input and output, cut in SQL; the full texts never leave the database."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        return queryset.annotate(
+            input_preview=Substr("input_text", 1, PREVIEW_CHARS + 1),
+            output_preview=Substr("output_text", 1, PREVIEW_CHARS + 1),
+        ).only("id", "session_id", "created_at", "session__id", "session__name", "session__source")
+
+
+@admin.register(ScrapedPair)
+class ScrapedPairAdmin(FineFoundryModelAdmin):
+    list_display = ("id", "session_link", "input_preview", "output_preview", "created_at")
+    list_display_links = ("id",)
+    list_filter = (SessionIdFilter,)
+    list_select_related = ("session",)
+    list_per_page = 100
+    ordering = ("-id",)
+    sortable_by = ("id",)
+    search_fields = ("input_text", "output_text")
+    search_help_text = "Full-text search in inputs and outputs."
+    show_full_result_count = False
+    autocomplete_fields = ("session",)
+    readonly_fields = ("created_at",)
+    fields = ("session", "input_text", "output_text", "source_url", "metadata", "created_at")
+
+    def get_changelist(self, request, **kwargs):
+        return PairChangeList
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "metadata":
+            return PrettyJSONField(required=False, rows=6, label="Metadata")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    @admin.display(description="session")
+    def session_link(self, pair: ScrapedPair):
+        url = reverse("admin:storage_scrapedpair_changelist") + f"?{SESSION_PARAM}={pair.session_id}"
+        return format_html('<a href="{}" title="Only this session\'s pairs">{}</a>', url, pair.session.label)
+
+    @admin.display(description="input")
+    def input_preview(self, pair: ScrapedPair) -> str:
+        return preview(getattr(pair, "input_preview", None) or pair.input_text)
+
+    @admin.display(description="output")
+    def output_preview(self, pair: ScrapedPair) -> str:
+        return preview(getattr(pair, "output_preview", None) or pair.output_text)
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        from storage.services.search import search_queryset
+
+        return search_queryset(queryset, search_term), False
+
+    def known_count(self, request, queryset) -> int:
+        """Count from the sessions' pair_count when only a session is chosen; else count, capped."""
+        params = set(request.GET) - NON_FILTER_PARAMS
+        if params <= {SESSION_PARAM}:
+            sessions = ScrapeSession.objects.all()
+            selected = session_id_param(request.GET.get(SESSION_PARAM))
+            if selected is not None:
+                sessions = sessions.filter(pk=selected)
+            return sessions.aggregate(total=Sum("pair_count"))["total"] or 0
+        return queryset.order_by().values("pk")[:SEARCH_COUNT_CAP].count()
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        return KnownCountPaginator(
+            queryset,
+            per_page,
+            orphans=orphans,
+            allow_empty_first_page=allow_empty_first_page,
+            count=self.known_count(request, queryset),
+        )
+
+    def save_model(self, request, obj, form, change):
+        sessions_admin.save_pair(obj, previous_session_id=form.initial.get("session") if change else None)
+
+    def delete_model(self, request, obj):
+        sessions_admin.delete_pairs(ScrapedPair.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        removed = sessions_admin.delete_pairs(queryset)
+        self.message_user(
+            request,
+            f"Pair counts lowered in {len(removed)} session(s).",
+            messages.INFO,
+        )
+
+    def get_deleted_objects(self, objs, request):
+        """Summarise instead of listing every pair: a selection can be all million of them."""
+        # The delete view passes a list of one pair, the delete action a queryset.
+        pairs = ScrapedPair.objects.filter(pk__in=[obj.pk for obj in objs]) if isinstance(objs, list) else objs
+        per_session = sessions_admin.pairs_per_session(pairs)
+        labels = dict(
+            (s.pk, s.label) for s in ScrapeSession.objects.filter(pk__in=list(per_session)).only("id", "name", "source")
+        )
+        lines = [f"{count:,} pair(s) of session {labels.get(sid, sid)}" for sid, count in sorted(per_session.items())]
+        model_count = {ScrapedPair._meta.verbose_name_plural: sum(per_session.values())}
+        return lines, model_count, set(), []

@@ -1,0 +1,185 @@
+"""One form per kind of setting: secrets, Ollama, proxy, offline mode, and JSON for any other key.
+
+Every form's `setting_value()` returns what to store (or KEEP_CURRENT). No form field is named
+like the model's `value` column, so Django never copies raw input into it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from storage.admin.display import PrettyJSONField
+from storage.models import SECRET_SETTING_KEYS, Setting
+from storage.services.settings import decode_setting_value, masked_value
+
+KEEP_CURRENT = object()
+# Keys FineFoundry does not know about but that are plainly credentials get the same protection.
+SECRET_LOOKING_KEY_RE = re.compile(r"(token|api[_.-]?key|apikey|secret|password|passwd)$", re.IGNORECASE)
+PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
+
+
+def is_secret_key(key: str | None) -> bool:
+    return bool(key) and (key in SECRET_SETTING_KEYS or bool(SECRET_LOOKING_KEY_RE.search(key)))
+
+
+class SettingForm(forms.ModelForm):
+    """The key; subclasses add the fields for the value."""
+
+    kind = "JSON"
+    fixed_key: str | None = None
+
+    class Meta:
+        model = Setting
+        fields = ("key",)
+        widgets = {"key": forms.TextInput(attrs={"class": "vTextField"})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.fixed_key and "key" in self.fields:
+            self.fields["key"].disabled = True
+            self.fields["key"].initial = self.fixed_key
+        stored = self.instance.value if self.instance.pk and not self.instance._state.adding else None
+        self.current = decode_setting_value(stored) if stored is not None else None
+        if self.current is not None:
+            self.initial.update(self.initial_from(self.current))
+
+    def initial_from(self, current: Any) -> dict[str, Any]:
+        return {}
+
+    def setting_value(self) -> Any:
+        raise NotImplementedError
+
+
+class SecretSettingForm(SettingForm):
+    kind = "secret"
+
+    secret = forms.CharField(
+        label="Value",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"class": "vTextField", "autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.current:
+            self.fields[
+                "secret"
+            ].help_text = (
+                f"Stored: {masked_value(self.current)}. Leave blank to keep it; type a new value to replace it."
+            )
+        else:
+            self.fields["secret"].required = True
+
+    def setting_value(self) -> Any:
+        return self.cleaned_data["secret"] or KEEP_CURRENT
+
+
+class OllamaSettingForm(SettingForm):
+    kind = "Ollama"
+
+    enabled = forms.BooleanField(required=False, label="Use a local Ollama server")
+    base_url = forms.URLField(
+        required=False, label="Base URL", assume_scheme="http", widget=forms.URLInput(attrs={"class": "vTextField"})
+    )
+    default_model = forms.CharField(
+        required=False, label="Default model", widget=forms.TextInput(attrs={"class": "vTextField"})
+    )
+
+    def initial_from(self, current: Any) -> dict[str, Any]:
+        current = current if isinstance(current, dict) else {}
+        return {key: current.get(key) for key in ("enabled", "base_url", "default_model")}
+
+    def setting_value(self) -> Any:
+        # Keys FineFoundry may add later are kept as they are.
+        value = dict(self.current) if isinstance(self.current, dict) else {}
+        value.update({key: self.cleaned_data[key] for key in ("enabled", "base_url", "default_model")})
+        return value
+
+
+class ProxySettingForm(SettingForm):
+    kind = "proxy"
+
+    enabled = forms.BooleanField(required=False, label="Use a proxy for scraping")
+    tor = forms.BooleanField(required=False, label="Route through Tor")
+    url = forms.CharField(
+        required=False,
+        label="Proxy URL",
+        help_text="For example socks5h://127.0.0.1:9050 or http://proxy.example:8080",
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
+    )
+
+    def initial_from(self, current: Any) -> dict[str, Any]:
+        current = current if isinstance(current, dict) else {}
+        return {key: current.get(key) for key in ("enabled", "tor", "url")}
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        scheme, separator, rest = url.partition("://")
+        if url and not (separator and rest and scheme.lower() in PROXY_SCHEMES):
+            raise ValidationError(f"Give a URL starting with one of: {', '.join(s + '://' for s in PROXY_SCHEMES)}")
+        return url
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("enabled") and not cleaned.get("tor") and not cleaned.get("url"):
+            raise ValidationError("An enabled proxy needs a URL, or Tor.")
+        return cleaned
+
+    def setting_value(self) -> Any:
+        value = dict(self.current) if isinstance(self.current, dict) else {}
+        value.update({key: self.cleaned_data[key] for key in ("enabled", "tor", "url")})
+        return value
+
+
+class OfflineModeSettingForm(SettingForm):
+    kind = "switch"
+
+    offline = forms.BooleanField(required=False, label="Offline mode (no network access from FineFoundry)")
+
+    def initial_from(self, current: Any) -> dict[str, Any]:
+        return {"offline": current is True or str(current).lower() in ("true", "1")}
+
+    def setting_value(self) -> Any:
+        return self.cleaned_data["offline"]
+
+
+class JSONSettingForm(SettingForm):
+    kind = "JSON"
+
+    # Not required: an empty value is JSON null, which FineFoundry reads as "not set".
+    json_value = PrettyJSONField(
+        label="Value (JSON)", required=False, rows=8, help_text='Any JSON: "text", 42, true, [1, 2], {...}'
+    )
+
+    def initial_from(self, current: Any) -> dict[str, Any]:
+        return {"json_value": current}
+
+    def setting_value(self) -> Any:
+        return self.cleaned_data["json_value"]
+
+
+KNOWN_SETTING_FORMS: dict[str, type[SettingForm]] = {
+    "huggingface.token": SecretSettingForm,
+    "runpod.api_key": SecretSettingForm,
+    "ollama": OllamaSettingForm,
+    "proxy": ProxySettingForm,
+    "app.offline_mode": OfflineModeSettingForm,
+}
+KNOWN_SETTING_TITLES = {
+    "huggingface.token": "Hugging Face token",
+    "runpod.api_key": "RunPod API key",
+    "ollama": "Ollama",
+    "proxy": "Proxy",
+    "app.offline_mode": "Offline mode",
+}
+
+
+def setting_form_for(key: str | None) -> type[SettingForm]:
+    if key in KNOWN_SETTING_FORMS:
+        return KNOWN_SETTING_FORMS[key]
+    return SecretSettingForm if is_secret_key(key) else JSONSettingForm
