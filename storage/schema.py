@@ -129,6 +129,9 @@ def create_or_adopt_tables(apps, schema_editor) -> None:
     with connection.cursor() as cursor:
         existing_tables = set(connection.introspection.table_names(cursor))
 
+    # create_model makes a model's indexes itself (as deferred SQL, invisible to introspection
+    # until the migration ends), so only the other tables have their indexes checked below.
+    indexed_by_create_model = set()
     for model in models:
         table = model._meta.db_table
         if table not in existing_tables:
@@ -136,6 +139,7 @@ def create_or_adopt_tables(apps, schema_editor) -> None:
                 schema_editor.execute(DESKTOP_TABLES_SQLITE[table])
             else:
                 schema_editor.create_model(model)
+                indexed_by_create_model.add(model)
             continue
         with connection.cursor() as cursor:
             columns = {info.name for info in connection.introspection.get_table_description(cursor, table)}
@@ -144,6 +148,8 @@ def create_or_adopt_tables(apps, schema_editor) -> None:
                 schema_editor.add_field(model, field)
 
     for model in models:
+        if model in indexed_by_create_model:
+            continue
         with connection.cursor() as cursor:
             constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
         for index in model._meta.indexes:
