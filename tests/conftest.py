@@ -103,3 +103,93 @@ def migrated_db(tmp_path) -> Path:
     result = manage(db, "migrate", "--no-input", "-v", "0")
     assert result.returncode == 0, result.stderr
     return db
+
+
+@pytest.fixture
+def site_data(db, session_factory, run_factory):
+    """A little of everything the admin shows, written through the services, with known secrets."""
+    from types import SimpleNamespace
+
+    from django.db import connection
+
+    from storage.models import AppLog
+    from storage.services import configs, evaluations, runs
+    from storage.services import settings as settings_service
+
+    hf_token = "hf_" + "KnownTokenForTests" * 2 + "Wx7q"
+    runpod_key = "rpa_" + "RUNPODKEY0123456789" * 2 + "Zz42"
+    reddit = session_factory(
+        source="reddit",
+        pairs=40,
+        name="r/MachineLearning Q&A",
+        source_details="url=https://www.reddit.com/r/MachineLearning",
+        metadata={"max_pairs": 40, "subreddit": "MachineLearning"},
+    )
+    chan = session_factory(source="4chan", pairs=25, source_details="boards=g,sci")
+    empty = session_factory(source="synthetic", dataset_format="chatml")
+
+    hp = {"base_model": "unsloth/Qwen2.5-7B", "epochs": 3, "lr": "2e-4", "bsz": 2, "grad_accum": 4}
+    by_status = {}
+    for status, path in {
+        "pending": [],
+        "running": ["running"],
+        "completed": ["running", "completed"],
+        "failed": ["running", "failed"],
+        "cancelled": ["running", "cancelled"],
+    }.items():
+        run = run_factory(name=f"qwen-{status}", dataset_id=str(reddit.pk), hp={**hp, "epochs": len(path) + 1})
+        for step in path:
+            runs.update_training_run(run_id=run.pk, status=step)
+        logs = [f"{{'loss': {2.4 - i * 0.1:.2f}, 'learning_rate': 0.0002, 'epoch': {i * 0.25:.2f}}}" for i in range(8)]
+        logs.insert(4, "{'eval_loss': 1.95, 'eval_runtime': 3.2, 'epoch': 1.0}")
+        if path:
+            runs.update_training_run(run_id=run.pk, logs=logs)
+        run.refresh_from_db()
+        by_status[status] = run
+    completed = by_status["completed"]
+    adapter = Path(completed.storage_path) / "outputs" / "adapter_model.safetensors"
+    adapter.write_bytes(b"\0" * 4096)
+    evaluation = evaluations.save_evaluation_run(
+        base_model=hp["base_model"],
+        benchmark="hellaswag",
+        metrics={"acc": 0.61, "acc_norm": 0.72},
+        training_run_id=completed.pk,
+        num_samples=100,
+    )
+
+    full_hp = {**hp, "max_steps": 200, "output_dir": "/data/outputs", "hf_dataset_id": "user/ds"}
+    config = configs.save_training_config(
+        name="local_llama.json", config={"hp": full_hp, "meta": {"train_target": "Local"}}
+    )
+    configs.set_last_used_config(name=config.name)
+
+    settings_service.set_setting(key="huggingface.token", value=hf_token)
+    settings_service.set_setting(key="runpod.api_key", value=runpod_key)
+    settings_service.set_setting(key="ollama", value={"enabled": True, "base_url": "http://127.0.0.1:11434"})
+    settings_service.set_setting(key="proxy", value={"enabled": False, "tor": False, "url": ""})
+    settings_service.set_setting(key="app.offline_mode", value=False)
+    settings_service.set_setting(key="ui.theme", value="dark")
+
+    info = AppLog.objects.create(level="INFO", logger="finefoundry.scrape", message="Scraped 40 pairs")
+    AppLog.objects.create(level="WARNING", logger="finefoundry.train", message="GPU memory is low\nsecond line")
+    error = AppLog.objects.create(
+        level="ERROR",
+        logger="finefoundry.train",
+        message="Training failed: CUDA out of memory",
+        exc_info='Traceback (most recent call last):\n  File "train.py", line 1\nRuntimeError: CUDA out of memory',
+    )
+    # The desktop log handler's ISO format, next to SQLite's default format above.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE app_logs SET timestamp = '2024-12-01T10:00:00.000000' WHERE id = %s", [info.pk])
+    return SimpleNamespace(
+        sessions=[reddit, chan, empty],
+        reddit=reddit,
+        chan=chan,
+        empty=empty,
+        runs=by_status,
+        evaluation=evaluation,
+        config=config,
+        error_log=error,
+        hf_token=hf_token,
+        runpod_key=runpod_key,
+    )
