@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
 from django.db.models.functions import Substr
 from django.http import Http404, StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -149,8 +150,10 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
 
     def export_view(self, request, object_id: str, fmt: str):
         session = self.get_object(request, object_id)
-        if session is None or not self.has_view_permission(request, session):
+        if session is None:
             raise Http404("no such session")
+        if not self.has_view_permission(request, session):
+            raise PermissionDenied
         try:
             return stream_export([session.pk], fmt)
         except StorageError as exc:

@@ -1,0 +1,81 @@
+"""Every admin page of every model answers a superuser and sends anyone else to the login page."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from storage.models import (
+    AppLog,
+    AppState,
+    EvaluationRun,
+    ScrapedPair,
+    ScrapeSession,
+    Setting,
+    TrainingConfig,
+    TrainingRun,
+)
+
+MODELS = [ScrapeSession, ScrapedPair, TrainingRun, EvaluationRun, TrainingConfig, Setting, AppLog, AppState]
+# Records FineFoundry writes, not people: they can be viewed and deleted but not added.
+READ_ONLY = {EvaluationRun, AppLog}
+
+
+def admin_url(model, page: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{page}", args=args)
+
+
+def pages_of(model) -> list[str]:
+    """The changelist and add pages, and the change, delete and history pages of a few rows of `model`."""
+    urls = [admin_url(model, "changelist")]
+    if model not in READ_ONLY:
+        urls.append(admin_url(model, "add"))
+    pks = list(model.objects.order_by("pk").values_list("pk", flat=True))
+    # Every row of the small tables; the first, middle and last of the pairs.
+    for pk in sorted(set(pks if len(pks) <= 12 else [pks[0], pks[len(pks) // 2], pks[-1]])):
+        urls += [admin_url(model, page, pk) for page in ("change", "delete", "history")]
+    return urls
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_every_page_answers_a_superuser(admin_client, site_data, model):
+    assert model.objects.exists(), "site_data must hold a row of every model"
+    for url in pages_of(model):
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+
+
+@pytest.mark.parametrize("model", sorted(READ_ONLY, key=lambda m: m.__name__), ids=lambda m: m.__name__)
+def test_records_written_by_finefoundry_cannot_be_added_or_edited(admin_client, site_data, model):
+    assert admin_client.get(admin_url(model, "add")).status_code == 403
+    record = model.objects.first()
+    page = admin_client.get(admin_url(model, "change", record.pk))
+    assert page.status_code == 200
+    assert b'type="submit" value="Save"' not in page.content
+    assert admin_client.post(admin_url(model, "change", record.pk), {}).status_code == 403
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_anonymous_users_are_sent_to_the_login_page(client, site_data, model):
+    for url in pages_of(model):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("admin:login")), url
+
+
+def test_staff_without_permissions_sees_nothing(client, site_data, django_user_model):
+    django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    client.login(username="viewer", password="pw")
+    assert client.get(admin_url(ScrapeSession, "changelist")).status_code == 403
+    session = site_data.reddit
+    assert client.get(admin_url(ScrapeSession, "export", session.pk, "jsonl")).status_code == 403
+
+
+def test_dashboard_needs_login_and_keeps_the_app_list(client, admin_client, site_data):
+    assert client.get("/admin/").status_code == 302
+    page = admin_client.get("/admin/")
+    assert page.status_code == 200
+    assert b"Training runs" in page.content
+    # Django's own app list stays below the dashboard.
+    assert reverse("admin:storage_scrapedpair_changelist").encode() in page.content
+    assert reverse("admin:auth_user_changelist").encode() in page.content
