@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models.functions import Now
 
 from storage.fields import LegacyJSONField, SortableTimestamp, TimestampField
+from storage.redaction import redact
 
 SECRET_SETTING_KEYS = frozenset({"huggingface.token", "runpod.api_key"})
 
@@ -210,4 +211,5 @@ class AppLog(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.level} {self.logger}: {self.message[:60]}"
+        # Shown in page titles and the admin history: never repeat a token that reached the table unmasked.
+        return f"{self.level} {self.logger}: {redact(self.message[:200])[:60]}"
