@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Q, Value, When
@@ -93,6 +94,11 @@ class AppLogAdmin(ReadOnlyModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return LogChangeList
+
+    def action_checkbox(self, record: AppLog):
+        # Django labels the box with str(record), which would load each deferred message again.
+        attrs = {"class": "action-select", "aria-label": f"Select log record {record.pk} for an action"}
+        return forms.CheckboxInput(attrs, lambda value: False).render(ACTION_CHECKBOX_NAME, str(record.pk))
 
     @admin.display(description="time", ordering=SortableTimestamp("timestamp"))
     def when(self, record: AppLog):
