@@ -20,6 +20,8 @@ MODELS = [ScrapeSession, ScrapedPair, TrainingRun, EvaluationRun, TrainingConfig
 # Records FineFoundry writes, not people: they can be viewed and deleted but not added.
 READ_ONLY = {EvaluationRun, AppLog}
 
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
+
 
 def admin_url(model, page: str, *args) -> str:
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{page}", args=args)

@@ -12,7 +12,7 @@ from storage.services import runs
 from storage.services import settings as settings_service
 from tests.test_admin_pages import MODELS, pages_of
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
 SETTING_CHANGE = "admin:storage_setting_change"
 
@@ -64,8 +64,8 @@ def test_replacing_a_secret_leaves_no_trace_of_it(admin_client, site_data):
     assert b"Changed Value." in history.content
     for entry in LogEntry.objects.all():
         assert_secret_absent(entry.change_message + entry.object_repr, new_token)
-    for url in (url, "/admin/", reverse("admin:storage_setting_changelist")):
-        assert_secret_absent(admin_client.get(url).content.decode(), new_token)
+    for page in (url, "/admin/", reverse("admin:storage_setting_changelist")):
+        assert_secret_absent(admin_client.get(page).content.decode(), new_token)
 
 
 def test_a_blank_secret_keeps_the_stored_one(admin_client, site_data):
