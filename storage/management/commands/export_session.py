@@ -1,0 +1,147 @@
+"""Export one or more scrape sessions as a dataset file, streamed and written atomically.
+
+python manage.py export_session 3 --format jsonl --output data.jsonl
+python manage.py export_session 3 4 --format chatml --system-prompt "You are helpful." --output -
+python manage.py export_session 3 --format jsonl --output data.jsonl --split train=0.9,validation=0.1 --seed 7
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+
+from storage.exceptions import StorageError
+from storage.services import exports
+
+
+class ProgressBar:
+    """Rows written and rate on one terminal line, redrawn at most ten times a second."""
+
+    def __init__(self, stream: OutputWrapper, *, label: str = "pairs"):
+        self.stream = stream
+        self.label = label
+        self.started = time.monotonic()
+        self.drawn_at = 0.0
+        self.width = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.drawn_at < 0.1 and done < total:
+            return
+        self.drawn_at = now
+        rate = done / max(now - self.started, 1e-6)
+        share = f"{100 * done / total:3.0f}%" if total else "100%"
+        filled = int(30 * done / total) if total else 30
+        line = f"\r[{'#' * filled}{'.' * (30 - filled)}] {share} {done:,}/{total:,} {self.label}  {rate:,.0f}/s"
+        self.width = max(self.width, len(line))
+        self.stream.write(line.ljust(self.width), ending="", style_func=str)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.width:
+            self.stream.write("", style_func=str)
+            self.stream.flush()
+
+
+class Command(BaseCommand):
+    help = (
+        "Export scrape sessions' pairs as json (FineFoundry's), jsonl, chatml, alpaca, sharegpt or csv. "
+        "Writes to a temp file and renames it, so a failed export leaves nothing at the target."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("session_ids", nargs="+", type=int, metavar="SESSION_ID")
+        parser.add_argument("--format", required=True, choices=list(exports.FORMATS), dest="fmt")
+        parser.add_argument(
+            "--output",
+            "-o",
+            metavar="PATH",
+            help="file to write, or - for standard output (default: session-ID.EXT in the current directory)",
+        )
+        parser.add_argument("--system-prompt", metavar="TEXT", help="a system prompt for chatml, sharegpt and alpaca")
+        parser.add_argument(
+            "--split",
+            metavar="NAME=FRACTION,...",
+            help="write one file per part, e.g. train=0.9,validation=0.1 gives OUT.train.EXT and OUT.validation.EXT",
+        )
+        parser.add_argument("--seed", type=int, help="seed for --split (default 0); the same seed, the same split")
+        parser.add_argument("--force", action="store_true", help="replace existing files")
+
+    def handle(self, *args, **options):
+        try:
+            if options["output"] == "-":
+                self.export_to_stdout(options)
+            else:
+                self.export_to_file(options)
+        except StorageError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def show_progress(self, options) -> bool:
+        return options["verbosity"] >= 1 and self.stderr.isatty()
+
+    def export_to_file(self, options) -> None:
+        split = exports.parse_split(options["split"]) if options["split"] is not None else None
+        output = options["output"] or exports.default_filename(options["session_ids"], options["fmt"])
+        bar = ProgressBar(self.stderr) if self.show_progress(options) else None
+        try:
+            result = exports.export_sessions(
+                session_ids=options["session_ids"],
+                fmt=options["fmt"],
+                output_path=Path(output).expanduser().absolute(),
+                system_prompt=options["system_prompt"],
+                split=split,
+                seed=options["seed"],
+                overwrite=options["force"],
+                progress=bar,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        if options["verbosity"] >= 1:
+            for file in result.files:
+                part = f" ({file.part})" if file.part else ""
+                self.stdout.write(
+                    self.style.SUCCESS(f"Wrote {file.count:,} pairs as {result.format}{part} to {file.path}")
+                )
+            if len(result.files) > 1:
+                self.stdout.write(f"{result.count:,} pairs in {len(result.files)} files (seed {options['seed'] or 0}).")
+
+    def export_to_stdout(self, options) -> None:
+        if options["split"] is not None:
+            raise CommandError("--split writes one file per part; give --output PATH instead of -")
+        if options["seed"] is not None:
+            raise CommandError("--seed only applies to --split")
+        plan = exports.plan_export(
+            session_ids=options["session_ids"], fmt=options["fmt"], system_prompt=options["system_prompt"]
+        )
+        bar = ProgressBar(self.stderr) if self.show_progress(options) else None
+        # Bytes straight to a real stdout: exact UTF-8 whatever the locale, no newline translation.
+        binary = getattr(self.stdout, "buffer", None)
+        done = 0
+
+        def progress(count: int, total: int) -> None:
+            nonlocal done
+            done = count
+            if bar is not None:
+                bar(count, total)
+
+        try:
+            for chunk in plan.chunks(progress=progress):
+                if binary is not None:
+                    binary.write(chunk.encode("utf-8"))
+                else:
+                    self.stdout.write(chunk, ending="")
+            self.stdout.flush()
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as other command-line tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise CommandError("standard output was closed before the export finished", returncode=1) from None
+        finally:
+            if bar is not None:
+                bar.close()
+        if options["verbosity"] >= 1:
+            self.stderr.write(f"Wrote {done:,} pairs as {options['fmt']} to standard output.", style_func=str)
