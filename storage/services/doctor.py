@@ -1,0 +1,297 @@
+"""Health checks for the database and the storage root, each able to repair what it finds.
+
+A check is a function taking a DoctorContext and returning a list of Findings; with
+`context.fix` it also repairs what it safely can and marks those findings fixed. Checks are
+independent: one that crashes becomes a finding of its own and the others still run.
+
+To add a check, register it; it runs after the ones already registered:
+
+    from storage.services.doctor import DoctorContext, Finding, register_check
+
+    @register_check("search-index", "Search index matches the pairs")
+    def check_search_index(context: DoctorContext) -> list[Finding]:
+        missing = ...
+        if not missing:
+            return []
+        finding = Finding(f"{len(missing)} pairs are missing from the search index", fixable=True)
+        if context.fix:
+            ...  # rebuild
+            finding.fixed = True
+        return [finding]
+
+Checks that are not SQLite's to make (integrity) report themselves as skipped elsewhere.
+
+What --fix does, check by check: `integrity` cannot be repaired in place (restore a backup);
+`pair-counts` recounts; `stuck-runs` marks the run failed through the run life cycle, with the
+reason in its metadata (`failure_reason`) and logs; `orphan-directories` never deletes: it moves
+the directory into `<storage root>/.quarantine/`, where the user can look and delete it;
+`missing-directories` recreates an empty run directory inside the storage root (never outside);
+`orphan-pairs` deletes pairs whose session no longer exists (the desktop app deletes a session
+and relies on foreign keys for its pairs) and unlinks evaluations from missing runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from storage.exceptions import StorageError
+from storage.models import EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
+from storage.services import runs, scraping, storage_paths
+
+QUARANTINE_DIRECTORY = ".quarantine"
+DEFAULT_STUCK_AFTER = dt.timedelta(minutes=60)
+# A directory this new may belong to a run being created right now (directory first, then row).
+ORPHAN_GRACE = dt.timedelta(minutes=10)
+
+
+@dataclass
+class Finding:
+    """One problem a check found; `fixed` once --fix repaired it."""
+
+    problem: str
+    fixable: bool = True
+    fixed: bool = False
+    action: str = ""
+
+
+@dataclass(frozen=True)
+class DoctorContext:
+    fix: bool = False
+    stuck_after: dt.timedelta = DEFAULT_STUCK_AFTER
+    full_integrity_check: bool = False
+    now: dt.datetime = field(default_factory=timezone.now)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    title: str
+    run: Callable[[DoctorContext], list[Finding]]
+
+
+@dataclass
+class CheckReport:
+    check: Check
+    findings: list[Finding]
+    skipped: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def unresolved(self) -> list[Finding]:
+        return [finding for finding in self.findings if not finding.fixed]
+
+
+class Skipped(Exception):
+    """Raised by a check that does not apply here (e.g. a PRAGMA on PostgreSQL); the message says why."""
+
+
+CHECKS: list[Check] = []
+
+
+def register_check(name: str, title: str) -> Callable[[Callable[[DoctorContext], list[Finding]]], Callable]:
+    """Add a check to CHECKS under a unique name; use as a decorator."""
+
+    def register(function: Callable[[DoctorContext], list[Finding]]) -> Callable:
+        if any(check.name == name for check in CHECKS):
+            raise ValueError(f"a doctor check named {name!r} is already registered")
+        CHECKS.append(Check(name, title, function))
+        return function
+
+    return register
+
+
+def run_checks(context: DoctorContext, *, only: list[str] | None = None) -> list[CheckReport]:
+    """Run every registered check (or those named in `only`) and collect what they found."""
+    if only:
+        unknown = sorted(set(only) - {check.name for check in CHECKS})
+        if unknown:
+            raise StorageError(f"unknown check {', '.join(unknown)}; known: {', '.join(c.name for c in CHECKS)}")
+    reports = []
+    for check in CHECKS:
+        if only and check.name not in only:
+            continue
+        started = time.perf_counter()
+        try:
+            report = CheckReport(check, check.run(context))
+        except Skipped as exc:
+            report = CheckReport(check, [], skipped=str(exc))
+        except Exception as exc:
+            # One broken check must not hide what the others find.
+            detail = traceback.format_exception_only(exc)[-1].strip()
+            report = CheckReport(check, [Finding(f"the check itself failed: {detail}", fixable=False)])
+        report.seconds = time.perf_counter() - started
+        reports.append(report)
+    return reports
+
+
+# --- The checks ---------------------------------------------------------------------------
+
+
+@register_check("integrity", "SQLite file integrity")
+def check_integrity(context: DoctorContext) -> list[Finding]:
+    connection = connections["default"]
+    if connection.vendor != "sqlite":
+        raise Skipped(f"only for SQLite (this is {connection.vendor})")
+    pragma = "integrity_check" if context.full_integrity_check else "quick_check"
+    with connection.cursor() as cursor:
+        cursor.execute(f"PRAGMA {pragma}")
+        messages = [row[0] for row in cursor.fetchall()]
+        cursor.execute("PRAGMA foreign_key_check")
+        foreign = cursor.fetchall()
+    findings = [
+        Finding(f"{pragma}: {message}", fixable=False, action="restore a backup or run sqlite3 .recover")
+        for message in messages
+        if message != "ok"
+    ]
+    tables = sorted({row[0] for row in foreign})
+    if foreign and not set(tables) <= {"scraped_pairs", "evaluation_runs"}:
+        findings.append(Finding(f"foreign keys point nowhere in {', '.join(tables)}", fixable=False))
+    return findings
+
+
+@register_check("orphan-pairs", "Pairs and evaluations point at rows that exist")
+def check_orphans(context: DoctorContext) -> list[Finding]:
+    pairs = ScrapedPair.objects.exclude(session_id__in=ScrapeSession.objects.values("pk"))
+    evaluations = EvaluationRun.objects.filter(training_run_id__isnull=False).exclude(
+        training_run_id__in=TrainingRun.objects.values("pk")
+    )
+    findings = []
+    orphan_pairs = pairs.count()
+    if orphan_pairs:
+        finding = Finding(f"{orphan_pairs:,} pairs belong to sessions that no longer exist")
+        if context.fix:
+            with transaction.atomic():
+                deleted, _ = pairs.delete()
+            finding.fixed, finding.action = True, f"deleted {deleted:,} pairs"
+        findings.append(finding)
+    orphan_evaluations = evaluations.count()
+    if orphan_evaluations:
+        finding = Finding(f"{orphan_evaluations:,} evaluations point at training runs that no longer exist")
+        if context.fix:
+            with transaction.atomic():
+                evaluations.update(training_run=None)
+            finding.fixed, finding.action = True, "unlinked them from the missing runs"
+        findings.append(finding)
+    return findings
+
+
+@register_check("pair-counts", "Sessions' pair_count matches their pairs")
+def check_pair_counts(context: DoctorContext) -> list[Finding]:
+    drift = scraping.pair_count_drift()
+    findings = [
+        Finding(f"session {session_id} says {stored if stored is not None else 'NULL'} pairs but has {actual:,}")
+        for session_id, stored, actual in drift
+    ]
+    if findings and context.fix:
+        scraping.repair_pair_counts()
+        for finding in findings:
+            finding.fixed, finding.action = True, "recounted"
+    return findings
+
+
+@register_check("stuck-runs", "No training run is stuck in running")
+def check_stuck_runs(context: DoctorContext) -> list[Finding]:
+    cutoff = context.now - context.stuck_after
+    stuck = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).filter(
+        Q(updated_at__lt=cutoff) | Q(updated_at__isnull=True, created_at__lt=cutoff)
+    )
+    findings = []
+    for run in stuck.order_by("id"):
+        last = run.updated_at or run.created_at
+        idle = _duration(context.now - last) if last else "ever"
+        finding = Finding(f"run {run.pk} ({run.name}) is running but has not been updated for {idle}")
+        if context.fix:
+            reason = f"marked failed by doctor: no update for {idle} while running"
+            metadata = run.metadata if isinstance(run.metadata, dict) else {}
+            run_logs = run.logs if isinstance(run.logs, list) else []
+            runs.update_training_run(
+                run_id=run.pk,
+                status=TrainingRun.Status.FAILED,
+                metadata={**metadata, "failure_reason": reason},
+                logs=[*run_logs, f"[doctor] {reason}"],
+            )
+            finding.fixed, finding.action = True, "marked failed"
+        findings.append(finding)
+    return findings
+
+
+def _run_directories() -> dict[Path, TrainingRun]:
+    directories = {}
+    for run in TrainingRun.objects.exclude(storage_path__isnull=True).exclude(storage_path="").order_by("id"):
+        directories[storage_paths.resolve_stored_path(run.storage_path).resolve()] = run
+    return directories
+
+
+@register_check("orphan-directories", "Every directory in the storage root belongs to a run")
+def check_orphan_directories(context: DoctorContext) -> list[Finding]:
+    root = Path(settings.FINEFOUNDRY_STORAGE_ROOT)
+    if not root.is_dir():
+        return []
+    known = _run_directories()
+    findings = []
+    for entry in sorted(root.iterdir()):
+        if entry.name == QUARANTINE_DIRECTORY or not entry.is_dir() or entry.is_symlink():
+            continue
+        if entry.resolve() in known:
+            continue
+        age = context.now - dt.datetime.fromtimestamp(entry.stat().st_mtime, tz=dt.UTC)
+        if age < ORPHAN_GRACE:
+            continue
+        finding = Finding(f"directory {entry} belongs to no training run")
+        if context.fix:
+            destination = _quarantine(root, entry)
+            finding.fixed, finding.action = True, f"moved to {destination} (delete it there once you are sure)"
+        findings.append(finding)
+    return findings
+
+
+def _quarantine(root: Path, entry: Path) -> Path:
+    quarantine = root / QUARANTINE_DIRECTORY
+    quarantine.mkdir(exist_ok=True)
+    destination = quarantine / entry.name
+    suffix = 1
+    while destination.exists():
+        destination = quarantine / f"{entry.name}.{suffix}"
+        suffix += 1
+    os.rename(entry, destination)
+    return destination
+
+
+@register_check("missing-directories", "Every run's directory exists")
+def check_missing_directories(context: DoctorContext) -> list[Finding]:
+    root = Path(settings.FINEFOUNDRY_STORAGE_ROOT).resolve()
+    findings = []
+    for directory, run in _run_directories().items():
+        if directory.is_dir():
+            continue
+        inside = root in directory.parents
+        finding = Finding(
+            f"run {run.pk} ({run.name}, {run.status}): directory {directory} is missing",
+            fixable=inside,
+            action="" if inside else "it is outside the storage root, so doctor leaves it alone",
+        )
+        if context.fix and inside:
+            for sub in storage_paths.RUN_SUBDIRECTORIES:
+                (directory / sub).mkdir(parents=True, exist_ok=True)
+            finding.fixed, finding.action = True, "recreated it empty (the artefacts that were in it are gone)"
+        findings.append(finding)
+    return findings
+
+
+def _duration(delta: dt.timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} minutes"
+    hours = minutes // 60
+    return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
