@@ -147,3 +147,56 @@ def test_delete_selected_confirms_with_totals_then_deletes(admin_client, session
     assert done.status_code == 302
     assert not ScrapeSession.objects.filter(pk__in=[s.pk for s in sessions]).exists()
     assert not ScrapedPair.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("action", "order"),
+    [("merge_concatenate", ["a0", "a1", "b0", "b1"]), ("merge_interleave", ["a0", "b0", "a1", "b1"])],
+)
+def test_merge_actions_make_a_new_session_that_records_its_sources(admin_client, session_factory, action, order):
+    first = session_factory(source="reddit")
+    second = session_factory(source="4chan")
+    scraping.add_scraped_pairs(session_id=first.pk, pairs=[{"input": f"a{i}", "output": "x"} for i in range(2)])
+    scraping.add_scraped_pairs(session_id=second.pk, pairs=[{"input": f"b{i}", "output": "y"} for i in range(2)])
+    response = run_action(admin_client, action, [first, second])
+    assert response.status_code == 302
+    merged = ScrapeSession.objects.exclude(pk__in=[first.pk, second.pk]).get()
+    assert merged.pair_count == 4
+    assert merged.metadata["merged_from"] == [first.pk, second.pk]
+    inputs = list(ScrapedPair.objects.filter(session=merged).order_by("id").values_list("input_text", flat=True))
+    assert inputs == order
+    message = str(list(admin_client.get(CHANGELIST).context["messages"])[0])
+    assert "Merged 2 sessions" in message and change_url(merged) in message
+
+
+def test_merge_needs_two_sessions(admin_client, session_factory):
+    only = session_factory(pairs=2)
+    response = run_action(admin_client, "merge_concatenate", [only])
+    assert response.status_code == 302
+    assert ScrapeSession.objects.count() == 1
+    messages = [str(m) for m in admin_client.get(CHANGELIST).context["messages"]]
+    assert messages == ["Select at least two sessions to merge."]
+
+
+def test_remove_duplicates_asks_how_then_reports_what_went(admin_client, session_factory):
+    session = session_factory(source="reddit")
+    pairs = [{"input": "Q", "output": "A"}, {"input": "q ", "output": "a"}, {"input": "Q", "output": "A"}]
+    scraping.add_scraped_pairs(session_id=session.pk, pairs=pairs)
+    form = run_action(admin_client, "remove_duplicates", [session])
+    assert form.status_code == 200
+    assert b"Ignore case" in form.content
+
+    dry = run_action(admin_client, "remove_duplicates", [session], apply="yes", normalize="on", dry_run="on")
+    assert dry.status_code == 302
+    assert ScrapedPair.objects.filter(session=session).count() == 3
+    done = run_action(admin_client, "remove_duplicates", [session], apply="yes")
+    assert done.status_code == 302
+    session.refresh_from_db()
+    assert session.pair_count == ScrapedPair.objects.filter(session=session).count() == 2
+    # The earliest copy is the one kept.
+    assert ScrapedPair.objects.filter(session=session, input_text="Q").get().pk == min(
+        ScrapedPair.objects.filter(session=session).values_list("pk", flat=True)
+    )
+    messages = [str(m) for m in admin_client.get(CHANGELIST).context["messages"]]
+    assert messages[0].startswith("Would remove 2 duplicate pair(s)")
+    assert messages[1].startswith("Removed 1 duplicate pair(s)")

@@ -76,6 +76,12 @@ class PairChangeList(ChangeList):
             output_preview=Substr("output_text", 1, PREVIEW_CHARS + 1),
         ).only("id", "session_id", "created_at", "session__id", "session__name", "session__source")
 
+    def get_results(self, request):
+        super().get_results(request)
+        # The count comes from pair_count; should that have drifted low, a "single page" must still stay one page.
+        if not self.result_list.query.is_sliced:
+            self.result_list = self.result_list[: self.list_max_show_all if self.show_all else self.list_per_page]
+
 
 @admin.register(ScrapedPair)
 class ScrapedPairAdmin(FineFoundryModelAdmin):
