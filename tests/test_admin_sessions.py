@@ -165,7 +165,7 @@ def test_merge_actions_make_a_new_session_that_records_its_sources(admin_client,
     assert merged.metadata["merged_from"] == [first.pk, second.pk]
     inputs = list(ScrapedPair.objects.filter(session=merged).order_by("id").values_list("input_text", flat=True))
     assert inputs == order
-    message = str(list(admin_client.get(CHANGELIST).context["messages"])[0])
+    (message,) = [str(m) for m in admin_client.get(CHANGELIST).context["messages"]]
     assert "Merged 2 sessions" in message and change_url(merged) in message
 
 

@@ -83,8 +83,12 @@ class OllamaSettingForm(SettingForm):
     kind = "Ollama"
 
     enabled = forms.BooleanField(required=False, label="Use a local Ollama server")
-    base_url = forms.URLField(
-        required=False, label="Base URL", assume_scheme="http", widget=forms.URLInput(attrs={"class": "vTextField"})
+    # Not a URLField: that refuses host names without a dot, such as http://ollama:11434 in Docker.
+    base_url = forms.CharField(
+        required=False,
+        label="Base URL",
+        help_text="For example http://127.0.0.1:11434",
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
     )
     default_model = forms.CharField(
         required=False, label="Default model", widget=forms.TextInput(attrs={"class": "vTextField"})
@@ -93,6 +97,13 @@ class OllamaSettingForm(SettingForm):
     def initial_from(self, current: Any) -> dict[str, Any]:
         current = current if isinstance(current, dict) else {}
         return {key: current.get(key) for key in ("enabled", "base_url", "default_model")}
+
+    def clean_base_url(self) -> str:
+        url = self.cleaned_data["base_url"]
+        scheme, separator, host = url.partition("://")
+        if url and not (separator and host and scheme.lower() in ("http", "https")):
+            raise ValidationError("Give a URL starting with http:// or https://")
+        return url
 
     def setting_value(self) -> Any:
         # Keys FineFoundry may add later are kept as they are.
