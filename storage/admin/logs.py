@@ -118,7 +118,9 @@ class AppLogAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="traceback", boolean=True)
     def traceback_column(self, record: AppLog) -> bool:
-        return bool(getattr(record, "has_traceback", record.exc_info))
+        if hasattr(record, "has_traceback"):
+            return record.has_traceback
+        return bool(record.exc_info)
 
     @admin.display(description="message")
     def message_text(self, record: AppLog):
