@@ -169,6 +169,15 @@ def iter_csv_records(path: Path, *, max_line_bytes: int, max_field_chars: int) -
             raise InvalidInput(f"{path}: line {position['line']} is not valid CSV: {reason}") from None
 
 
+def read_csv_header(path: Path, *, max_line_bytes: int) -> list[str]:
+    """The column names on the first line of a CSV file."""
+    lines = (line for _, line in iter_lines(path, max_line_bytes=max_line_bytes))
+    try:
+        return next(csv.reader(lines), [])
+    except csv.Error as exc:
+        raise InvalidInput(f"{path}: line 1 is not valid CSV: {exc}") from None
+
+
 # --- JSON arrays: incrementally -----------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ from storage.services.inputs import optional_text, require_int, to_json
 
 IMPORT_FORMATS = ("auto", "json", "jsonl", "chatml", "alpaca", "sharegpt", "csv")
 FIXED_SHAPES = {"json": "standard", "jsonl": "standard", "csv": "standard"}
+CSV_COLUMNS = {"standard": ("input", "output"), "alpaca": ("instruction", "output")}
 WRITE_BATCH = 5000
 DEFAULT_SOURCE = "import"
 
@@ -75,10 +76,28 @@ class DatasetFile:
         for record, line, value in self.located_records():
             if shape is None:
                 shape = detect_shape(value)
+            if record == 1 and self.container == "csv":
+                self.check_csv_header(list(value), shape)
             try:
                 yield shape, to_pair(value, shape, self.limit)
             except RecordError as exc:
                 raise InvalidInput(f"{self.path}: record {record} (line {line}): {exc}") from None
+
+    def check_csv_header(self, columns: list[str], shape: str) -> None:
+        needed = CSV_COLUMNS.get(shape)
+        if needed is None:
+            raise InvalidInput(f"{self.path}: {shape} records cannot be read from CSV; use JSON or JSON Lines")
+        missing = [column for column in needed if column not in columns]
+        if missing:
+            guessed = (
+                ""
+                if self.path.suffix.lower() == ".csv"
+                else "; it was read as CSV because it does not start with '[' or '{'"
+            )
+            raise InvalidInput(
+                f"{self.path}: the CSV header has no {' or '.join(map(repr, missing))} column"
+                f" (its columns: {', '.join(map(repr, columns))}){guessed}"
+            )
 
 
 def open_dataset_file(path: str | os.PathLike, *, fmt: str = "auto") -> DatasetFile:
@@ -125,6 +144,9 @@ def scan(dataset: DatasetFile) -> Scan:
         if len(prompts) < 2:
             prompts.add(pair.system_prompt)
     if count == 0:
+        if dataset.container == "csv":
+            header = dataset_readers.read_csv_header(dataset.path, max_line_bytes=dataset.max_record_bytes)
+            dataset.check_csv_header(header, dataset.shape or detect_shape(dict.fromkeys(header)))
         raise InvalidInput(f"{dataset.path}: there are no records to import")
     shared = next(iter(prompts)) if len(prompts) == 1 else None
     return Scan(count=count, shape=shape, shared_prompt=shared, per_pair_prompts=len(prompts) > 1)
