@@ -10,14 +10,29 @@ Django connections are per thread, so it is just as separate from the callers'.
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 LOG_COLUMNS = ("timestamp", "level", "logger", "message", "module", "func_name", "line_no", "exc_info")
-# Stored row: UTC timestamp text, level name, logger, message, module, function, line, traceback.
-StoredRow = tuple[str, str, str, str, str | None, str | None, int | None, str | None]
+# A row as queued and written: record.created (epoch seconds), level name, logger, message,
+# module, function, line, traceback text.
+LogRow = tuple[float, str, str, str, str | None, str | None, int | None, str | None]
+
+
+@functools.lru_cache(maxsize=8)
+def _utc_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
+
+
+def utc_text(created: float) -> str:
+    """`YYYY-MM-DD HH:MM:SS.ffffff` in UTC: sorts with SQLite's datetime('now') defaults."""
+    seconds = int(created)
+    return f"{_utc_second(seconds)}.{int((created - seconds) * 1_000_000):06d}"
 
 
 class StoreNotReady(Exception):
@@ -33,7 +48,7 @@ class LogStore(Protocol):
 
     def secret_values(self) -> Sequence[str]: ...
 
-    def write(self, rows: Sequence[StoredRow]) -> None: ...
+    def write(self, rows: Sequence[LogRow]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -64,15 +79,34 @@ def _is_missing(message: str) -> bool:
     return "no such table" in message or "unable to open database" in message or "does not exist" in message
 
 
+# The timestamp text is made in SQL (as utc_text() would). With JSON the whole batch is one
+# statement, so SQLite does the per-row work without taking the GIL back after every row, and a
+# caller logging in a tight loop does not starve the writer (about 20% more records/s end to end
+# in bench/logging.py). executemany() is the fallback for SQLite before 3.38 (no ->> operator).
+_TIMESTAMP = (
+    "strftime('%Y-%m-%d %H:%M:%S', CAST({c} AS INTEGER), 'unixepoch')"
+    " || printf('.%06d', CAST(({c} - CAST({c} AS INTEGER)) * 1000000 AS INTEGER))"
+)
+_FIELDS = ", ".join(f"value ->> {i} AS {name}" for i, name in enumerate(("created", *LOG_COLUMNS[1:])))
+SQLITE_INSERT_BATCH = (
+    f"WITH batch AS MATERIALIZED (SELECT {_FIELDS} FROM json_each(?) ORDER BY key) "
+    f"INSERT INTO app_logs ({', '.join(LOG_COLUMNS)}) "
+    f"SELECT {_TIMESTAMP.format(c='created')}, {', '.join(LOG_COLUMNS[1:])} FROM batch"
+)
+SQLITE_INSERT_ROW = (
+    f"INSERT INTO app_logs ({', '.join(LOG_COLUMNS)}) VALUES ({_TIMESTAMP.format(c='?1')}, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+)
+
+
 class SQLiteLogStore:
     """Batches into app_logs on a private sqlite3 connection: WAL, busy timeout, BEGIN IMMEDIATE."""
 
-    def __init__(self, database: str | Path | None = None, *, timeout: float = 30.0):
+    def __init__(self, database: str | Path | None = None, *, timeout: float = 30.0, whole_batch: bool | None = None):
         self.database = None if database is None else str(database)
         self.timeout = timeout
         self._connection: sqlite3.Connection | None = None
         self._path: str | None = None
-        self._insert = f"INSERT INTO app_logs ({', '.join(LOG_COLUMNS)}) VALUES ({', '.join('?' * len(LOG_COLUMNS))})"
+        self._whole_batch = sqlite3.sqlite_version_info >= (3, 38, 0) if whole_batch is None else whole_batch
 
     def describe(self) -> str:
         return self._path or self.database or "the configured database"
@@ -114,12 +148,15 @@ class SQLiteLogStore:
             raise self._translate(exc) from exc
         return [value for (value,) in rows]
 
-    def write(self, rows: Sequence[StoredRow]) -> None:
+    def write(self, rows: Sequence[LogRow]) -> None:
         connection = self._connect()
         try:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                connection.executemany(self._insert, rows)
+                if self._whole_batch:
+                    connection.execute(SQLITE_INSERT_BATCH, (json.dumps(rows, ensure_ascii=False),))
+                else:
+                    connection.executemany(SQLITE_INSERT_ROW, rows)
                 connection.execute("COMMIT")
             finally:
                 if connection.in_transaction:
@@ -175,13 +212,13 @@ class DjangoLogStore:
             return ()
         return [value for (value,) in rows]
 
-    def write(self, rows: Sequence[StoredRow]) -> None:
+    def write(self, rows: Sequence[LogRow]) -> None:
         from django.db import connections
 
         quote = connections[self.alias].ops.quote_name
         columns = ", ".join(quote(column) for column in LOG_COLUMNS)
         sql = f"INSERT INTO {quote('app_logs')} ({columns}) VALUES ({', '.join(['%s'] * len(LOG_COLUMNS))})"
-        self._run(sql, rows, many=True)
+        self._run(sql, [(utc_text(row[0]), *row[1:]) for row in rows], many=True)
 
     def close(self) -> None:
         from django.db import connections

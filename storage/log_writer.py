@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import os
 import queue
 import sys
@@ -25,28 +24,21 @@ import time
 import weakref
 from collections.abc import Callable
 
-from storage.log_stores import LogStore, StoredRow, StoreNotReady, StoreUnavailable
-from storage.redaction import mask, remember_secrets, secrets_from_setting_values
-
-# Queued row: record.created, level name, logger, message, module, function, line, traceback text.
-QueuedRow = tuple[float, str, str, str, str | None, str | None, int | None, str | None]
+from storage.log_stores import LogRow, LogStore, StoreNotReady, StoreUnavailable
+from storage.redaction import mask, may_need_masking, remember_secrets, secrets_from_setting_values
 
 WRITER_LOGGER = "finefoundry.logging"
 EXIT_FLUSH_TIMEOUT = 5.0
 MAX_RETRY_DELAY = 1.0
+# A few milliseconds of patience turn a trickle of records into batches instead of one
+# transaction each, which would cost the callers more (the GIL) than the wait costs anyone.
+LINGER = 0.005
 # How long the database may stay unusable before we say so (once) on stderr.
 QUIET_PERIOD = 60.0
 
 
-@functools.lru_cache(maxsize=8)
-def _utc_second(seconds: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
-
-
-def utc_text(created: float) -> str:
-    """`YYYY-MM-DD HH:MM:SS.ffffff` in UTC: sorts with SQLite's datetime('now') defaults."""
-    seconds = int(created)
-    return f"{_utc_second(seconds)}.{int((created - seconds) * 1_000_000):06d}"
+def _encodable(value):
+    return value.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(value, str) else value
 
 
 class CountingQueue(queue.Queue):
@@ -60,15 +52,19 @@ class CountingQueue(queue.Queue):
         self.queue.append(item)
         self.put_total += 1
 
-    def get_batch(self, limit: int) -> list:
-        """Wait for at least one row, then take up to `limit` rows; [] when woken with nothing."""
+    def get_batch(self, limit: int, linger: float = 0.0) -> list:
+        """Wait for a row, give a trickle `linger` seconds to grow, then take up to `limit` rows."""
         with self.not_empty:
             if not self._qsize():
                 self.not_empty.wait()
+            if not self._qsize():
+                return []  # woken by wake()
+        if linger and self.qsize() < limit:
+            time.sleep(linger)
+        with self.not_empty:
             count = min(limit, self._qsize())
             items = [self.queue.popleft() for _ in range(count)]
-            if count:
-                self.not_full.notify(count)
+            self.not_full.notify(count)
             return items
 
     def wake(self) -> None:
@@ -103,7 +99,7 @@ class LogWriter:
 
     # --- Callers ---------------------------------------------------------------------------
 
-    def put(self, row: QueuedRow) -> None:
+    def put(self, row: LogRow) -> None:
         """Queue a row without ever blocking; count it as dropped when the queue is full."""
         if self._thread is None:
             self._start()
@@ -163,14 +159,14 @@ class LogWriter:
     # --- The writer thread -----------------------------------------------------------------
 
     def _run(self) -> None:
-        batch: list[QueuedRow] = []
+        batch: list[LogRow] = []
         delay = 0.0
         unusable_since: float | None = None
         while True:
             if not batch:
                 if self._stopping and not self._queue.qsize():
                     break
-                batch = self._queue.get_batch(self.batch_size)
+                batch = self._queue.get_batch(self.batch_size, LINGER)
                 continue
             try:
                 self._write(batch)
@@ -192,21 +188,27 @@ class LogWriter:
             batch = []
         self._close_store()
 
-    def _write(self, batch: list[QueuedRow]) -> None:
+    def _write(self, batch: list[LogRow]) -> None:
         if self._store is None:
             self._store = self.store_factory()
         secrets = secrets_from_setting_values(self._store.secret_values())
         remember_secrets(secrets)
-        rows: list[StoredRow] = [
-            (utc_text(created), level, name, mask(message, secrets), module, func, line, exc and mask(exc, secrets))
-            for created, level, name, message, module, func, line, exc in batch
-        ]
+        rows = batch
+        # One check over the whole batch; most batches hold nothing to mask and go out as queued.
+        if may_need_masking([row[3] for row in batch] + [row[7] for row in batch if row[7]], secrets):
+            rows = [
+                (created, level, name, mask(message, secrets), module, func, line, exc and mask(exc, secrets))
+                for created, level, name, message, module, func, line, exc in batch
+            ]
         # Report drops once caught up, in the same transaction, so the count is never lost or doubled.
         dropped = self._take_dropped() if not self._queue.qsize() else 0
         if dropped:
-            rows.append(self._dropped_row(dropped))
+            rows = [*rows, self._dropped_row(dropped)]  # a new list: a retried batch must not keep it
         try:
-            self._store.write(rows)
+            try:
+                self._store.write(rows)
+            except UnicodeEncodeError:  # a lone surrogate (undecodable file name) must not cost the batch
+                self._store.write([tuple(_encodable(value) for value in row) for row in rows])
         except BaseException:
             self.count_dropped(dropped)
             raise
@@ -216,12 +218,12 @@ class LogWriter:
             dropped, self._dropped = self._dropped, 0
         return dropped
 
-    def _dropped_row(self, dropped: int) -> StoredRow:
+    def _dropped_row(self, dropped: int) -> LogRow:
         message = (
             f"dropped {dropped} log records: the queue of {self.capacity} was full "
             "(logging faster than the database could take it, or the database was unavailable)"
         )
-        return (utc_text(time.time()), "WARNING", WRITER_LOGGER, message, "log_writer", "_write", None, None)
+        return (time.time(), "WARNING", WRITER_LOGGER, message, "log_writer", "_write", None, None)
 
     def _mark_done(self, count: int) -> None:
         with self._done_changed:

@@ -30,7 +30,7 @@ TOKEN_PATTERNS: list[tuple[tuple[str, ...], re.Pattern[str], str]] = [
     (
         ("authorization",),
         re.compile(
-            r"""(?i)(\b(?:proxy-)?authorization["']?\s*[:=]\s*["']?(?:(?:bearer|basic|token|bot)\s+)?)""" + _VALUE
+            r"""(?i)(\b(?:proxy-)?authorization["']?\s*[:=]\s*["']?(?:(?:bearer|basic|token|bot)\s+)?+)""" + _VALUE
         ),
         rf"\1{REDACTED}",
     ),
@@ -104,6 +104,15 @@ def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str]:
 def redact(text: str, secrets: Iterable[str] | None = None) -> str:
     """Return `text` with secret values and token-shaped strings replaced by [REDACTED]."""
     return mask(text, _known_secrets if secrets is None else usable_secrets(secrets))
+
+
+def may_need_masking(texts: list[str], secrets: tuple[str, ...]) -> bool:
+    """Whether any of `texts` could hold something to mask (one pass over them all)."""
+    joined = "\n".join(texts)
+    if secrets and _secrets_pattern(secrets).search(joined):
+        return True
+    lowered = joined.lower()
+    return any(trigger in lowered for trigger in _ALL_TRIGGERS)
 
 
 def mask(text: str, secrets: tuple[str, ...]) -> str:
