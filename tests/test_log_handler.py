@@ -181,9 +181,12 @@ def test_before_the_table_exists_records_wait_quietly_then_are_written(attach, t
     assert capfd.readouterr().err == ""
 
 
-def test_records_beyond_the_queue_while_the_table_is_missing_are_counted(attach, tmp_path, capfd):
+@pytest.mark.parametrize("fresh", ["no database file", "no app_logs table"])
+def test_records_beyond_the_queue_while_the_table_is_missing_are_counted(attach, tmp_path, capfd, fresh):
     db = tmp_path / "fresh.sqlite3"
-    logger, handler = attach(database=db, queue_size=10, batch_size=5)
+    if fresh == "no app_logs table":
+        sqlite3.connect(db).close()
+    logger, handler = attach(database=db, queue_size=10, batch_size=50)
     for i in range(25):
         logger.info("early %d", i)
     assert handler.flush(timeout=0.2) is False
