@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -144,11 +144,18 @@ def check_integrity(context: DoctorContext) -> list[Finding]:
     if connection.vendor != "sqlite":
         raise Skipped(f"only for SQLite (this is {connection.vendor})")
     pragma = "integrity_check" if context.full_integrity_check else "quick_check"
+    messages = []
+    foreign = []
     with connection.cursor() as cursor:
-        cursor.execute(f"PRAGMA {pragma}")
-        messages = [row[0] for row in cursor.fetchall()]
-        cursor.execute("PRAGMA foreign_key_check")
-        foreign = cursor.fetchall()
+        try:
+            cursor.execute(f"PRAGMA {pragma}")
+            for (message,) in iter(cursor.fetchone, None):
+                messages.append(message)
+            cursor.execute("PRAGMA foreign_key_check")
+            foreign = cursor.fetchall()
+        except DatabaseError as exc:
+            # A badly damaged file makes the check itself stop half way; that is the finding.
+            messages.append(str(exc))
     findings = [
         Finding(f"{pragma}: {message}", fixable=False, action="restore a backup or run sqlite3 .recover")
         for message in messages
