@@ -8,6 +8,7 @@ Variables (documented in README.md):
   DJANGO_DEBUG              "1"/"true" to enable debug pages (default off)
   DJANGO_ALLOWED_HOSTS      comma-separated (default: loopback only)
   FINEFOUNDRY_LOG_LEVEL     lowest level stored in app_logs (default INFO)
+  FINEFOUNDRY_SEARCH_BACKEND  "like" searches pairs by scanning, without the full-text index (default "auto")
 """
 
 from __future__ import annotations
@@ -140,6 +141,9 @@ else:
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+# "auto": pair search uses the SQLite FTS5 index when there is one; "like": always plain icontains.
+FINEFOUNDRY_SEARCH_BACKEND = os.environ.get("FINEFOUNDRY_SEARCH_BACKEND", "auto").strip().lower()
 
 # --- Auth ---------------------------------------------------------------------------------
 
