@@ -9,7 +9,8 @@ class StorageConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate, pre_migrate
 
-        from storage import adoption
+        from storage import adoption, search_index
 
         pre_migrate.connect(adoption.backup_before_adoption, sender=self)
         post_migrate.connect(adoption.finish_adoption, sender=self)
+        post_migrate.connect(search_index.after_migrate, sender=self)
