@@ -1,0 +1,103 @@
+"""Remove duplicate pairs (same input and output), keeping the earliest, in a few set-based statements.
+
+Duplicates are found by one window function over the selected sessions: within each session,
+or across all of them (`across_sessions`), every pair after the first (lowest id) with the same
+comparison key goes. The key is the two texts as stored, or with `normalize` the texts with
+runs of whitespace collapsed to one space, ends trimmed and case folded ("Hello  World " and
+"hello world" are then duplicates).
+
+On SQLite the key is a 16-byte digest computed by a deterministic SQL function registered on
+the connection, so a million pairs sort on short keys instead of their whole texts; on other
+databases it is a plain SQL expression over the columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from django.db import connections, transaction
+
+from storage.exceptions import InvalidInput
+from storage.services.session_selection import existing_sessions, session_id_list
+
+DOOMED_TABLE = "dedupe_doomed_pairs"
+KEY_FUNCTION = "finefoundry_pair_key"
+
+
+@dataclass(frozen=True)
+class DedupeResult:
+    """What went (or would go, on a dry run): the total and the count per session."""
+
+    removed: int
+    per_session: dict[int, int] = field(default_factory=dict)
+    dry_run: bool = False
+
+
+def normalized(text: str | None) -> str:
+    """Whitespace runs collapsed to one space, ends trimmed, case folded."""
+    return " ".join((text or "").split()).casefold()
+
+
+def pair_key(input_text: str | None, output_text: str | None, normalize: int) -> bytes:
+    """A digest that is equal for two pairs exactly when their (normalized) texts are."""
+    if normalize:
+        input_text, output_text = normalized(input_text), normalized(output_text)
+    input_text, output_text = input_text or "", output_text or ""
+    # Length-prefixed, so no choice of texts can make two different pairs join into the same string.
+    joined = f"{len(input_text)}:{input_text}{output_text}"
+    return hashlib.blake2b(joined.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def key_sql(connection, *, normalize: bool) -> str:
+    """The comparison key of a pair as SQL over scraped_pairs' columns."""
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        connection.connection.create_function(KEY_FUNCTION, 3, pair_key, deterministic=True)
+        return f"{KEY_FUNCTION}(input_text, output_text, {int(normalize)})"
+    if not normalize:
+        return "input_text, output_text"
+    if connection.vendor == "postgresql":
+        return ", ".join(
+            f"lower(btrim(regexp_replace({col}, '\\s+', ' ', 'g')))" for col in ("input_text", "output_text")
+        )
+    raise InvalidInput(f"normalized dedupe is not available on {connection.vendor}")
+
+
+def remove_duplicates(
+    *, session_ids: list[int], normalize: bool = False, across_sessions: bool = False, dry_run: bool = False
+) -> DedupeResult:
+    """Delete every pair that repeats an earlier pair of the same session (or of any selected session)."""
+    ids = session_id_list(session_ids, repeats=True)
+    if not ids:
+        raise InvalidInput("give at least one session id")
+    connection = connections["default"]
+    placeholders = ", ".join(["%s"] * len(ids))
+    partition = f"{'' if across_sessions else 'session_id, '}{key_sql(connection, normalize=normalize)}"
+    with transaction.atomic(), connection.cursor() as cursor:
+        existing_sessions(ids)
+        cursor.execute(f"DROP TABLE IF EXISTS {DOOMED_TABLE}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {DOOMED_TABLE} (id bigint PRIMARY KEY, session_id bigint NOT NULL)")
+        cursor.execute(
+            f"INSERT INTO {DOOMED_TABLE} (id, session_id)"
+            " SELECT id, session_id FROM ("
+            f"  SELECT id, session_id, row_number() OVER (PARTITION BY {partition} ORDER BY id) AS position"
+            f"  FROM scraped_pairs WHERE session_id IN ({placeholders})"
+            ") ranked WHERE position > 1",
+            ids,
+        )
+        cursor.execute(f"SELECT session_id, count(*) FROM {DOOMED_TABLE} GROUP BY session_id ORDER BY session_id")
+        found = dict(cursor.fetchall())
+        if found and not dry_run:
+            cursor.execute(f"DELETE FROM scraped_pairs WHERE id IN (SELECT id FROM {DOOMED_TABLE})")
+            affected = ", ".join(["%s"] * len(found))
+            # Recount rather than subtract: the affected sessions end up exact even if they had drifted.
+            cursor.execute(
+                "UPDATE scrape_sessions SET pair_count ="
+                " (SELECT count(*) FROM scraped_pairs WHERE scraped_pairs.session_id = scrape_sessions.id)"
+                f" WHERE id IN ({affected})",
+                list(found),
+            )
+        cursor.execute(f"DROP TABLE {DOOMED_TABLE}")
+    per_session = {sid: found.get(sid, 0) for sid in sorted(ids)}
+    return DedupeResult(removed=sum(found.values()), per_session=per_session, dry_run=dry_run)
