@@ -34,7 +34,7 @@ from django.db import connections
 from storage.exceptions import InvalidInput
 from storage.log_handler import DatabaseLogHandler, attach_database_handler
 from storage.models import AppLog, EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
-from storage.services import configs, evaluations, exports, logs, runs, scraping, storage_paths
+from storage.services import configs, dedupe, evaluations, exports, logs, merge, runs, scraping, search, storage_paths
 from storage.services import settings as settings_service
 from storage.services.inputs import require_int
 
@@ -296,6 +296,58 @@ def get_all_pairs(limit: int | None = None, db_path: str | None = None) -> list[
 def get_total_pair_count(db_path: str | None = None) -> int:
     _check_db_path(db_path)
     return scraping.total_pair_count()
+
+
+# --- Search, dedupe, merge ----------------------------------------------------------------
+
+
+def pair_dict(pair: ScrapedPair) -> dict[str, Any]:
+    return {
+        "id": pair.pk,
+        "session_id": pair.session_id,
+        "input": pair.input_text,
+        "output": pair.output_text,
+        "source_url": pair.source_url,
+        "metadata": _parsed(pair.metadata, {}),
+        "created_at": format_timestamp(pair.created_at),
+    }
+
+
+def search_pairs(
+    query: str, session_id: int | None = None, limit: int = 50, offset: int = 0, db_path: str | None = None
+) -> list[dict]:
+    """Pairs whose input or output contain every term of `query` ("quoted phrases" allowed), oldest first."""
+    _check_db_path(db_path)
+    pairs = search.search_pairs(query=query, session_id=session_id, limit=limit, offset=offset)
+    return [pair_dict(pair) for pair in pairs]
+
+
+def merge_sessions(
+    session_ids: list[int], mode: str = "concatenate", name: str | None = None, db_path: str | None = None
+) -> int:
+    """Copy the pairs of two or more sessions into a new session ("concatenate" or "interleave"); return its id."""
+    _check_db_path(db_path)
+    return merge.merge_sessions(session_ids=session_ids, mode=mode, name=name).pk
+
+
+def dedupe_sessions(
+    session_ids: list[int],
+    normalize: bool = False,
+    across_sessions: bool = False,
+    dry_run: bool = False,
+    db_path: str | None = None,
+) -> dict[int, int]:
+    """Remove duplicate pairs, keeping the earliest; return how many went (or would go) per session."""
+    _check_db_path(db_path)
+    result = dedupe.remove_duplicates(
+        session_ids=session_ids, normalize=normalize, across_sessions=across_sessions, dry_run=dry_run
+    )
+    return result.per_session
+
+
+def dedupe_session(session_id: int, normalize: bool = False, dry_run: bool = False, db_path: str | None = None) -> int:
+    """Remove duplicate pairs within one session, keeping the earliest; return how many went."""
+    return dedupe_sessions([session_id], normalize=normalize, dry_run=dry_run, db_path=db_path)[session_id]
 
 
 # --- Training runs ------------------------------------------------------------------------
