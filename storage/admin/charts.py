@@ -10,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 MAX_POINTS = 600
+MARKED_POINTS = 60
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,15 @@ def line_chart(
     for position, s in enumerate(drawn):
         path = " ".join(f"{'M' if i == 0 else 'L'}{px(x):.1f},{py(y):.1f}" for i, (x, y) in enumerate(s.points))
         last_x, last_y = s.points[-1]
+        if len(s.points) <= MARKED_POINTS:
+            # Few points (an evaluation every epoch, say): mark each, or a lone point would be invisible.
+            parts.append(
+                format_html_join(
+                    "",
+                    '<circle class="ff-dot {}" cx="{}" cy="{}" r="2.5"><title>{}: {}</title></circle>',
+                    ((s.css_class, n(px(x)), n(py(y)), s.label, tick_label(y)) for x, y in s.points[:-1]),
+                )
+            )
         parts.append(
             format_html(
                 '<path class="ff-line {}" d="{}"><title>{}</title></path>'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.contrib import admin
 
 from storage.admin.charts import bar_chart
@@ -39,6 +41,12 @@ def dashboard_context() -> dict:
             "configs": f"{stats.config_count:,}",
         },
         "recent_errors": errors,
+        # The directory's own name; the card's title attribute holds the full path.
+        "storage_root_name": Path(stats.storage_root).name + "/",
+        # The model's own name; the organisation before the slash is in the title attribute.
+        "recent_runs": [
+            (run, status_badge(run.status), (run.base_model or "—").rsplit("/", 1)[-1]) for run in stats.recent_runs
+        ],
         "pairs_chart": bar_chart(sources),
         "run_badges": [(status, status_badge(status), count) for status, count in stats.runs_by_status],
     }
