@@ -1,0 +1,290 @@
+"""Export speed and memory, and how long clear_logs holds the write lock, in one run.
+
+1. JSONL export of 1,000,000 pairs: storage.services.exports.export_sessions (what
+   `manage.py export_session --format jsonl` runs, fsync and rename included) against a plain
+   sqlite3 loop writing the same bytes with json.dumps. Rounds alternate; medians and the
+   ratio are printed (target >= 0.8), and the two files are checked to be identical.
+2. Peak RSS of `manage.py export_session` as a child process for a 100,000-pair and a
+   1,000,000-pair session (os.wait4's ru_maxrss); the difference should be < 20 MB.
+3. clear_logs on 1,000,000 app_logs rows (both desktop timestamp formats, 90% old): the
+   longest single delete transaction (target <= 200 ms), and the longest wait of another
+   process inserting a log record every 5 ms meanwhile.
+
+The databases are built once and kept in bench/.data/ (git-ignored); delete it to rebuild.
+
+    python bench/export.py [--rounds 3] [--pairs 1000000] [--logs 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / ".data"
+TARGET_RATIO = 0.8
+TARGET_RSS_MB = 20
+TARGET_LOCK_MS = 200
+SMALL_SESSION = 100_000
+
+
+def child_env(db: Path) -> dict[str, str]:
+    return {**os.environ, "FINEFOUNDRY_DB": str(db), "FINEFOUNDRY_STORAGE_ROOT": str(DATA / "outputs")}
+
+
+def migrate(db: Path) -> None:
+    command = [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"]
+    subprocess.run(command, cwd=ROOT, env=child_env(db), check=True)
+
+
+def built(db: Path, marker: str) -> bool:
+    if not db.exists():
+        return False
+    connection = sqlite3.connect(db)
+    try:
+        return connection.execute("SELECT value FROM app_state WHERE key = 'bench'").fetchone() == (marker,)
+    except sqlite3.Error:
+        return False
+    finally:
+        connection.close()
+
+
+WORDS = ["the", "model", "answer", "question", "data", "train", "token", "llama", "prompt", "ünï", "🚀"]
+
+
+def sentence(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choices(WORDS, k=words))
+
+
+def build_pairs_db(db: Path, pairs: int) -> tuple[int, int]:
+    """Two sessions, 100,000 and `pairs` pairs of about 300 characters; return their ids."""
+    marker = f"pairs={pairs}"
+    if not built(db, marker):
+        print(f"building {db.name}: {SMALL_SESSION:,} + {pairs:,} pairs (once) ...", flush=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        migrate(db)
+        rng = random.Random(7)
+        connection = sqlite3.connect(db)
+        with connection:
+            for count in (SMALL_SESSION, pairs):
+                session = connection.execute(
+                    "INSERT INTO scrape_sessions (source, pair_count) VALUES ('bench', ?)", (count,)
+                )
+                rows = (
+                    (session.lastrowid, f"Q{i}: {sentence(rng, 12)}?", f'A{i}: "{sentence(rng, 36)}"\n')
+                    for i in range(count)
+                )
+                connection.executemany(
+                    "INSERT INTO scraped_pairs (session_id, input_text, output_text) VALUES (?, ?, ?)", rows
+                )
+            connection.execute("INSERT OR REPLACE INTO app_state (key, value) VALUES ('bench', ?)", (marker,))
+        connection.close()
+    migrate(db)  # a no-op unless the schema moved on since the cache was built
+    connection = sqlite3.connect(db)
+    small, large = [row[0] for row in connection.execute("SELECT id FROM scrape_sessions ORDER BY id")][:2]
+    connection.close()
+    return small, large
+
+
+def build_logs_db(db: Path, count: int) -> None:
+    marker = f"logs={count}"
+    if built(db, marker):
+        migrate(db)
+        return
+    print(f"building {db.name}: {count:,} log records (once) ...", flush=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    migrate(db)
+    start = dt.datetime(2024, 1, 1)
+    levels = ["DEBUG", "INFO", "INFO", "WARNING", "ERROR"]
+
+    def rows():
+        for i in range(count):
+            moment = start + dt.timedelta(seconds=30 * i)
+            # Half the desktop log handler's ISO format, half SQLite's default.
+            stamp = moment.isoformat(timespec="microseconds") if i % 2 else moment.strftime("%Y-%m-%d %H:%M:%S")
+            yield (stamp, levels[i % 5], "finefoundry.bench", f"record {i} with some text to make it realistic")
+
+    connection = sqlite3.connect(db)
+    with connection:
+        connection.executemany("INSERT INTO app_logs (timestamp, level, logger, message) VALUES (?, ?, ?, ?)", rows())
+        connection.execute("INSERT OR REPLACE INTO app_state (key, value) VALUES ('bench', ?)", (marker,))
+    connection.close()
+
+
+def use_database(db: Path) -> None:
+    from django.db import connections
+
+    connections["default"].close()
+    connections["default"].settings_dict["NAME"] = str(db)
+
+
+def plain_export(db: Path, session_id: int, out: Path) -> float:
+    started = time.perf_counter()
+    connection = sqlite3.connect(db)
+    with open(out, "w", encoding="utf-8", newline="") as handle:
+        query = "SELECT input_text, output_text FROM scraped_pairs WHERE session_id = ? ORDER BY id"
+        for input_text, output_text in connection.execute(query, (session_id,)):
+            handle.write(json.dumps({"input": input_text, "output": output_text}, ensure_ascii=False) + "\n")
+    connection.close()
+    return time.perf_counter() - started
+
+
+def our_export(db: Path, session_id: int, out: Path) -> float:
+    from storage.services.exports import export_sessions
+
+    use_database(db)
+    started = time.perf_counter()
+    export_sessions(session_ids=[session_id], fmt="jsonl", output_path=out, overwrite=True)
+    return time.perf_counter() - started
+
+
+def export_speed(db: Path, session_id: int, pairs: int, rounds: int) -> None:
+    out = DATA / "out"
+    out.mkdir(exist_ok=True)
+    times: dict[str, list[float]] = {"plain": [], "ours": []}
+    for round_no in range(rounds):
+        order = [("plain", plain_export), ("ours", our_export)]
+        for label, export in order if round_no % 2 == 0 else order[::-1]:
+            times[label].append(export(db, session_id, out / f"{label}.jsonl"))
+    identical = (out / "plain.jsonl").read_bytes() == (out / "ours.jsonl").read_bytes()
+    size = (out / "ours.jsonl").stat().st_size / 1e6
+    shutil.rmtree(out)
+    plain_rate = pairs / statistics.median(times["plain"])
+    our_rate = pairs / statistics.median(times["ours"])
+    ratio = our_rate / plain_rate
+    print(f"\n1. JSONL export of {pairs:,} pairs ({size:,.0f} MB), median of {rounds}")
+    print(f"   plain sqlite3 + json.dumps loop : {plain_rate:10,.0f} pairs/s")
+    print(f"   export_sessions (fsync, rename)  : {our_rate:10,.0f} pairs/s")
+    print(f"   files identical: {identical}")
+    verdict = "OK" if ratio >= TARGET_RATIO else "BELOW TARGET"
+    print(f"   ratio ours/plain: {ratio:.2f} (target >= {TARGET_RATIO}) {verdict}")
+
+
+def peak_rss_mb(db: Path, session_id: int) -> float:
+    out = DATA / f"rss-{session_id}.jsonl"
+    command = [sys.executable, "manage.py", "export_session", str(session_id), "--format", "jsonl", "-o", str(out)]
+    process = subprocess.Popen([*command, "--force", "-v", "0"], cwd=ROOT, env=child_env(db))
+    _, status, usage = os.wait4(process.pid, 0)
+    out.unlink(missing_ok=True)
+    if status != 0:
+        raise SystemExit(f"export_session failed with status {status}")
+    return usage.ru_maxrss / 1024  # kilobytes on Linux
+
+
+def export_memory(db: Path, small: int, large: int, pairs: int, rounds: int) -> None:
+    small_mb = statistics.median(peak_rss_mb(db, small) for _ in range(rounds))
+    large_mb = statistics.median(peak_rss_mb(db, large) for _ in range(rounds))
+    difference = large_mb - small_mb
+    print(f"\n2. Peak RSS of manage.py export_session --format jsonl, median of {rounds}")
+    print(f"   {SMALL_SESSION:>9,} pairs: {small_mb:6.1f} MB")
+    print(f"   {pairs:>9,} pairs: {large_mb:6.1f} MB")
+    verdict = "OK" if difference < TARGET_RSS_MB else "ABOVE TARGET"
+    print(f"   difference: {difference:+.1f} MB (target < {TARGET_RSS_MB} MB) {verdict}")
+
+
+def steady_writer(db: str, stop, results) -> None:
+    """Insert a log record every 5 ms, as a busy FineFoundry would, and report the waits."""
+    connection = sqlite3.connect(db, isolation_level=None, timeout=30)
+    connection.execute("PRAGMA busy_timeout = 30000")
+    connection.execute("PRAGMA synchronous = NORMAL")  # as Django's connections are set up
+    waits = []
+    while not stop.is_set():
+        started = time.perf_counter()
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute(
+            "INSERT INTO app_logs (timestamp, level, logger, message) VALUES (datetime('now'), 'INFO', 'writer', 'x')"
+        )
+        connection.execute("COMMIT")
+        waits.append(time.perf_counter() - started)
+        time.sleep(0.005)
+    connection.close()
+    results.put(waits)
+
+
+def clear_logs_locks(template: Path, count: int) -> None:
+    from storage.services import logs
+
+    work = DATA / "logs-work.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{work}{suffix}").unlink(missing_ok=True)
+    shutil.copy(template, work)
+    use_database(work)
+    cutoff = dt.datetime(2024, 1, 1) + dt.timedelta(seconds=30 * int(count * 0.9))
+    stop = multiprocessing.Event()
+    results = multiprocessing.Queue()
+    writer = multiprocessing.Process(target=steady_writer, args=(str(work), stop, results))
+    writer.start()
+    time.sleep(0.5)
+    batches: list[tuple[int, float]] = []
+    started = time.perf_counter()
+    deleted = logs.clear_logs(before=cutoff.isoformat(), on_batch=lambda n, s: batches.append((n, s)))
+    total = time.perf_counter() - started
+    stop.set()
+    waits = results.get()
+    writer.join()
+    use_database(DATA / "unused.db")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{work}{suffix}").unlink(missing_ok=True)
+    seconds = sorted(s for _, s in batches)
+    print(f"\n3. clear_logs --before {cutoff:%Y-%m-%d %H:%M} on {count:,} records (both timestamp formats)")
+    print(f"   deleted {deleted:,} in {len(batches)} transactions, {total:.1f} s in all")
+    print(
+        f"   transaction length: median {statistics.median(seconds) * 1000:.0f} ms, longest {seconds[-1] * 1000:.0f} ms"
+    )
+    print(f"   batch sizes: {min(n for n, _ in batches):,} to {max(n for n, _ in batches):,} rows")
+    waits.sort()
+    print(
+        f"   another process inserting every 5 ms: {len(waits):,} inserts, "
+        f"median {statistics.median(waits) * 1000:.1f} ms, p99 {waits[int(len(waits) * 0.99)] * 1000:.0f} ms, "
+        f"longest {waits[-1] * 1000:.0f} ms"
+    )
+    verdict = "OK" if seconds[-1] * 1000 <= TARGET_LOCK_MS else "ABOVE TARGET"
+    print(f"   longest write transaction: {seconds[-1] * 1000:.0f} ms (target <= {TARGET_LOCK_MS} ms) {verdict}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=1_000_000)
+    parser.add_argument("--logs", type=int, default=1_000_000)
+    args = parser.parse_args()
+
+    DATA.mkdir(exist_ok=True)
+    os.environ["FINEFOUNDRY_DB"] = str(DATA / "unused.db")
+    os.environ["FINEFOUNDRY_STORAGE_ROOT"] = str(DATA / "outputs")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finefoundry.settings")
+    # Run as a script, bench/ is first on sys.path, and bench/logging.py would hide the standard library's.
+    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+    pairs_db = DATA / "export-pairs.db"
+    small, large = build_pairs_db(pairs_db, args.pairs)
+    logs_db = DATA / "export-logs.db"
+    build_logs_db(logs_db, args.logs)
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+    export_speed(pairs_db, large, args.pairs, args.rounds)
+    export_memory(pairs_db, small, large, args.pairs, args.rounds)
+    clear_logs_locks(logs_db, args.logs)
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
