@@ -25,6 +25,15 @@ AWKWARD_PAIRS = [
 ]
 
 
+def awkward_session(session_factory, *, source: str) -> ScrapeSession:
+    """A session holding AWKWARD_PAIRS, added the way scrapers add them."""
+    from storage.services import scraping
+
+    session = session_factory(source=source)
+    scraping.add_scraped_pairs(session_id=session.pk, pairs=AWKWARD_PAIRS)
+    return session
+
+
 def pairs_of(session_id: int) -> list[tuple[str, str]]:
     return list(
         ScrapedPair.objects.filter(session_id=session_id).order_by("id").values_list("input_text", "output_text")

@@ -20,6 +20,7 @@ from tests.dataset_helpers import (
     AWKWARD_PAIRS,
     ROOT,
     add_pairs_directly,
+    awkward_session,
     copy_test_database,
     manage,
     pairs_of,
@@ -31,9 +32,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def session(session_factory):
-    session = session_factory(source="reddit")
-    scraping.add_scraped_pairs(session_id=session.pk, pairs=AWKWARD_PAIRS)
-    return session
+    return awkward_session(session_factory, source="reddit")
 
 
 def export(tmp_path, *args, name="out") -> tuple[str, io.StringIO]:

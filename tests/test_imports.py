@@ -9,18 +9,16 @@ import pytest
 from django.core.management import call_command
 
 from storage.models import ScrapedPair, ScrapeSession
-from storage.services import dataset_readers, exports, scraping
+from storage.services import dataset_readers, exports
 from storage.services.imports import import_pairs
-from tests.dataset_helpers import AWKWARD_PAIRS, pairs_of
+from tests.dataset_helpers import AWKWARD_PAIRS, awkward_session, pairs_of
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def session(session_factory):
-    session = session_factory(source="stackexchange")
-    scraping.add_scraped_pairs(session_id=session.pk, pairs=AWKWARD_PAIRS)
-    return session
+    return awkward_session(session_factory, source="stackexchange")
 
 
 def run_import(path, *args) -> tuple[ScrapeSession, str]:
