@@ -201,6 +201,20 @@ def test_force_replaces_and_new_file_follows_the_umask(tmp_path, session):
     assert [p.name for p in target.parent.iterdir()] == ["out.jsonl"]
 
 
+def test_an_export_that_fails_half_way_leaves_no_file(tmp_path, session_factory):
+    session = session_factory(pairs=12_000)
+    (tmp_path / "failing").mkdir()
+
+    def fail(done, total):
+        raise RuntimeError("disk full, say")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        exports.export_sessions(
+            session_ids=[session.pk], fmt="json", output_path=tmp_path / "failing" / "x.json", progress=fail
+        )
+    assert list((tmp_path / "failing").iterdir()) == []
+
+
 def test_pairs_added_after_the_export_starts_wait_for_the_next_one(session):
     chunks = exports.iter_export_chunks(session_ids=[session.pk], fmt="jsonl")
     scraping.add_scraped_pairs(session_id=session.pk, pairs=[{"input": "late", "output": "arrival"}])

@@ -19,7 +19,9 @@ To add a check, register it; it runs after the ones already registered:
             finding.fixed = True
         return [finding]
 
-Checks that are not SQLite's to make (integrity) report themselves as skipped elsewhere.
+Register from a module that is imported when Django starts (an AppConfig.ready() import, say),
+or the doctor command will not know the check exists. A check that does not apply here (the
+SQLite integrity check on PostgreSQL) raises Skipped with the reason.
 
 What --fix does, check by check: `integrity` cannot be repaired in place (restore a backup);
 `pair-counts` recounts; `stuck-runs` marks the run failed through the run life cycle, with the

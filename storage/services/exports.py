@@ -23,6 +23,7 @@ import os
 import random
 import re
 import secrets
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -153,7 +154,7 @@ def check_session_ids(session_ids: list[int]) -> list[int]:
         raise InvalidInput("give at least one session id")
     for session_id in session_ids:
         require_int(session_id, name="session id", minimum=1)
-    repeated = sorted({s for s in session_ids if session_ids.count(s) > 1})
+    repeated = sorted(s for s, times in Counter(session_ids).items() if times > 1)
     if repeated:
         raise InvalidInput(f"session {', '.join(map(str, repeated))} is given more than once")
     existing = set(ScrapeSession.objects.filter(pk__in=session_ids).values_list("pk", flat=True))
