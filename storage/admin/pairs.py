@@ -16,6 +16,7 @@ from storage.admin.display import PREVIEW_CHARS, PrettyJSONField, preview
 from storage.admin.model_admin import FineFoundryModelAdmin
 from storage.models import ScrapedPair, ScrapeSession
 from storage.services import sessions_admin
+from storage.services.search import search_queryset
 
 SESSION_PARAM = "session__id__exact"
 # Query parameters that change what is shown but not which rows match.
@@ -123,8 +124,6 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return queryset, False
-        from storage.services.search import search_queryset
-
         return search_queryset(queryset, search_term), False
 
     def known_count(self, request, queryset) -> int:

@@ -19,6 +19,8 @@ from storage.exceptions import StorageError
 from storage.fields import SortableTimestamp
 from storage.models import ScrapedPair, ScrapeSession
 from storage.services import exports, scraping, sessions_admin
+from storage.services.dedupe import remove_duplicates
+from storage.services.merge import merge_sessions
 
 FIRST_PAIRS = 10
 # Formats offered as download actions, in menu order.
@@ -179,8 +181,6 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
             scraping.delete_scrape_session(session_id=session_id)
 
     def merge(self, request, queryset, mode: str) -> None:
-        from storage.services.merge import merge_sessions
-
         ids = sorted(queryset.values_list("pk", flat=True))
         if len(ids) < 2:
             self.message_user(request, "Select at least two sessions to merge.", messages.WARNING)
@@ -215,8 +215,6 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
     @admin.action(description="Remove duplicate pairs (keep the earliest)…", permissions=["change"])
     def remove_duplicates(self, request, queryset):
         """Ask how to compare pairs, then remove duplicates and say how many went from each session."""
-        from storage.services.dedupe import remove_duplicates
-
         sessions = list(queryset.only("id", "name", "source", "pair_count"))
         if "apply" in request.POST:
             form = DedupeForm(request.POST)
