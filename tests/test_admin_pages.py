@@ -15,6 +15,7 @@ from storage.models import (
     TrainingConfig,
     TrainingRun,
 )
+from storage.services.demo import DEMO_SETTINGS, seed_demo
 
 MODELS = [ScrapeSession, ScrapedPair, TrainingRun, EvaluationRun, TrainingConfig, Setting, AppLog, AppState]
 # Records FineFoundry writes, not people: they can be viewed and deleted but not added.
@@ -81,3 +82,13 @@ def test_dashboard_needs_login_and_keeps_the_app_list(client, admin_client, site
     # Django's own app list stays below the dashboard.
     assert reverse("admin:storage_scrapedpair_changelist").encode() in page.content
     assert reverse("admin:auth_user_changelist").encode() in page.content
+
+
+def test_every_page_of_the_demo_database_answers_and_hides_its_secrets(admin_client, db):
+    seed_demo(seed=0)
+    secrets = [DEMO_SETTINGS["huggingface.token"], DEMO_SETTINGS["runpod.api_key"]]
+    for url in ["/admin/", *(url for model in MODELS for url in pages_of(model))]:
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+        body = response.content.decode()
+        assert not any(secret in body for secret in secrets), url
