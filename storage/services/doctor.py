@@ -29,7 +29,10 @@ reason in its metadata (`failure_reason`) and logs; `orphan-directories` never d
 the directory into `<storage root>/.quarantine/`, where the user can look and delete it;
 `missing-directories` recreates an empty run directory inside the storage root (never outside);
 `orphan-pairs` deletes pairs whose session no longer exists (the desktop app deletes a session
-and relies on foreign keys for its pairs) and unlinks evaluations from missing runs.
+and relies on foreign keys for its pairs) and unlinks evaluations from missing runs;
+`search-index` (storage/search_index.py) builds a missing index, rebuilds one that lacks pairs,
+is damaged (FTS5 integrity-check, with --full) or is mostly entries of deleted pairs, and
+indexes a large backlog of new pairs.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from storage import search_index
 from storage.exceptions import StorageError
 from storage.models import EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
 from storage.services import runs, scraping, storage_paths
@@ -295,6 +299,19 @@ def check_missing_directories(context: DoctorContext) -> list[Finding]:
                 (directory / sub).mkdir(parents=True, exist_ok=True)
             finding.fixed, finding.action = True, "recreated it empty (the artefacts that were in it are gone)"
         findings.append(finding)
+    return findings
+
+
+@register_check("search-index", "Search index covers every pair")
+def check_search_index(context: DoctorContext) -> list[Finding]:
+    health = search_index.inspect(thorough=context.full_integrity_check)
+    if health is None:
+        raise Skipped("needs SQLite with FTS5; searches scan the pairs instead")
+    findings = [Finding(problem) for problem in health.problems()]
+    if findings and context.fix:
+        action = search_index.repair(health)
+        for finding in findings:
+            finding.fixed, finding.action = True, action
     return findings
 
 
