@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import multiprocessing
 import os
@@ -151,6 +152,11 @@ def our_export(db: Path, session_id: int, out: Path) -> float:
     return time.perf_counter() - started
 
 
+def digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def export_speed(db: Path, session_id: int, pairs: int, rounds: int) -> None:
     out = DATA / "out"
     out.mkdir(exist_ok=True)
@@ -159,7 +165,7 @@ def export_speed(db: Path, session_id: int, pairs: int, rounds: int) -> None:
         order = [("plain", plain_export), ("ours", our_export)]
         for label, export in order if round_no % 2 == 0 else order[::-1]:
             times[label].append(export(db, session_id, out / f"{label}.jsonl"))
-    identical = (out / "plain.jsonl").read_bytes() == (out / "ours.jsonl").read_bytes()
+    identical = digest(out / "plain.jsonl") == digest(out / "ours.jsonl")
     size = (out / "ours.jsonl").stat().st_size / 1e6
     shutil.rmtree(out)
     plain_rate = pairs / statistics.median(times["plain"])
@@ -173,15 +179,31 @@ def export_speed(db: Path, session_id: int, pairs: int, rounds: int) -> None:
     print(f"   ratio ours/plain: {ratio:.2f} (target >= {TARGET_RATIO}) {verdict}")
 
 
+# Runs manage.py and, at exit, writes its VmHWM: the peak RSS of this program image alone.
+# (ru_maxrss from wait4 would also count the bench process it was forked from.)
+RSS_PROBE = """
+import atexit, os, runpy, sys
+
+def report():
+    with open("/proc/self/status") as status:
+        peak = next(line for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["BENCH_RSS_FILE"], "w") as out:
+        out.write(peak.split()[1])
+
+atexit.register(report)
+sys.argv = ["manage.py", *sys.argv[1:]]
+runpy.run_path("manage.py", run_name="__main__")
+"""
+
+
 def peak_rss_mb(db: Path, session_id: int) -> float:
     out = DATA / f"rss-{session_id}.jsonl"
-    command = [sys.executable, "manage.py", "export_session", str(session_id), "--format", "jsonl", "-o", str(out)]
-    process = subprocess.Popen([*command, "--force", "-v", "0"], cwd=ROOT, env=child_env(db))
-    _, status, usage = os.wait4(process.pid, 0)
+    report = DATA / "rss.txt"
+    command = [sys.executable, "-c", RSS_PROBE, "export_session", str(session_id), "--format", "jsonl", "-o", str(out)]
+    env = {**child_env(db), "BENCH_RSS_FILE": str(report)}
+    subprocess.run([*command, "--force", "-v", "0"], cwd=ROOT, env=env, check=True)
     out.unlink(missing_ok=True)
-    if status != 0:
-        raise SystemExit(f"export_session failed with status {status}")
-    return usage.ru_maxrss / 1024  # kilobytes on Linux
+    return int(report.read_text()) / 1024  # VmHWM is in kB
 
 
 def export_memory(db: Path, small: int, large: int, pairs: int, rounds: int) -> None:
@@ -260,6 +282,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--logs", type=int, default=1_000_000)
+    parser.add_argument("--only", type=int, choices=(1, 2, 3), action="append", help="run only this part (repeatable)")
     args = parser.parse_args()
 
     DATA.mkdir(exist_ok=True)
@@ -279,9 +302,13 @@ def main() -> int:
     build_logs_db(logs_db, args.logs)
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
-    export_speed(pairs_db, large, args.pairs, args.rounds)
-    export_memory(pairs_db, small, large, args.pairs, args.rounds)
-    clear_logs_locks(logs_db, args.logs)
+    parts = args.only or [1, 2, 3]
+    if 1 in parts:
+        export_speed(pairs_db, large, args.pairs, args.rounds)
+    if 2 in parts:
+        export_memory(pairs_db, small, large, args.pairs, args.rounds)
+    if 3 in parts:
+        clear_logs_locks(logs_db, args.logs)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     return 0
 

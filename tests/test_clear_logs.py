@@ -149,6 +149,31 @@ def test_api_signature_still_works(mixed_logs):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_every_batch_is_committed_on_its_own():
+    import sqlite3
+
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO app_logs (timestamp, level, message) VALUES ('2024-01-01 00:00:00', 'DEBUG', %s)",
+            [(f"m{i}",) for i in range(3000)],
+        )
+    observer = sqlite3.connect(connection.settings_dict["NAME"])
+    seen = []
+
+    def count_from_another_connection(deleted, seconds):
+        seen.append(observer.execute("SELECT count(*) FROM app_logs").fetchone()[0])
+
+    deleted = logs.clear_logs_matching(AppLog.objects.all(), batch_size=500, on_batch=count_from_another_connection)
+    observer.close()
+    assert deleted == 3000
+    assert len(seen) >= 2 and seen == sorted(seen, reverse=True) and seen[-1] == 0
+    assert seen[0] < 3000  # the first batch was visible to others before the rest ran
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        assert cursor.fetchone()[0] == 1000
+
+
+@pytest.mark.django_db(transaction=True)
 def test_vacuum_after_clearing(mixed_logs):
     out = clear("--all", "--vacuum")
     assert "Deleted 6 log records" in out
