@@ -150,7 +150,7 @@ def line_chart(
                 tick_label(last_y),
             )
         )
-        legend_x = width - right - 150 * (len(drawn) - position)
+        legend_x = width - right - 190 * (len(drawn) - position)
         parts.append(
             format_html(
                 '<rect class="ff-swatch {}" x="{}" y="6" width="14" height="4" rx="2"/>'

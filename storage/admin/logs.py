@@ -12,9 +12,11 @@ from django.db.models.functions import Substr
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 
-from storage.admin.display import level_badge
+from storage.admin.display import badge, level_badge
 from storage.admin.model_admin import ReadOnlyModelAdmin
 from storage.exceptions import StorageError
 from storage.fields import SortableTimestamp
@@ -83,7 +85,7 @@ class ClearLogsForm(forms.Form):
 
 @admin.register(AppLog)
 class AppLogAdmin(ReadOnlyModelAdmin):
-    list_display = ("when", "level_column", "logger", "first_line", "traceback_column")
+    list_display = ("when", "level_column", "logger_column", "first_line", "traceback_column")
     list_filter = (LevelFilter, LoggerFilter, ("timestamp", admin.DateFieldListFilter))
     search_fields = ("message", "logger")
     list_per_page = 100
@@ -102,7 +104,14 @@ class AppLogAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="time", ordering=SortableTimestamp("timestamp"))
     def when(self, record: AppLog):
-        return record.timestamp
+        if record.timestamp is None:
+            return "—"
+        # Compact and on one line, so the message gets the width.
+        return format_html('<span class="ff-nowrap">{}</span>', date_format(localtime(record.timestamp), "Y-m-d H:i:s"))
+
+    @admin.display(description="logger", ordering="logger")
+    def logger_column(self, record: AppLog):
+        return format_html('<span class="ff-ellipsis" title="{}">{}</span>', record.logger or "", record.logger or "—")
 
     @admin.display(description="level", ordering="level")
     def level_column(self, record: AppLog):
@@ -116,11 +125,11 @@ class AppLogAdmin(ReadOnlyModelAdmin):
         line, _, rest = text.partition("\n")
         return line[:FIRST_LINE_CHARS] + ("…" if rest or len(line) > FIRST_LINE_CHARS else "")
 
-    @admin.display(description="traceback", boolean=True)
-    def traceback_column(self, record: AppLog) -> bool:
-        if hasattr(record, "has_traceback"):
-            return record.has_traceback
-        return bool(record.exc_info)
+    @admin.display(description="traceback")
+    def traceback_column(self, record: AppLog):
+        has_traceback = record.has_traceback if hasattr(record, "has_traceback") else bool(record.exc_info)
+        # Marked only where there is one: a column of "no" icons would drown the few that matter.
+        return badge("traceback", "red") if has_traceback else ""
 
     @admin.display(description="message")
     def message_text(self, record: AppLog):

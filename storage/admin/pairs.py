@@ -86,7 +86,8 @@ class PairChangeList(ChangeList):
 
 @admin.register(ScrapedPair)
 class ScrapedPairAdmin(FineFoundryModelAdmin):
-    list_display = ("id", "session_link", "input_preview", "output_preview", "created_at")
+    # No created column: pairs share their session's time, and the texts need the width.
+    list_display = ("id", "session_link", "input_preview", "output_preview")
     list_display_links = ("id",)
     list_filter = (SessionIdFilter,)
     list_select_related = ("session",)
@@ -111,7 +112,8 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
     @admin.display(description="session")
     def session_link(self, pair: ScrapedPair):
         url = reverse("admin:storage_scrapedpair_changelist") + f"?{SESSION_PARAM}={pair.session_id}"
-        return format_html('<a href="{}" title="Only this session\'s pairs">{}</a>', url, pair.session.label)
+        label = pair.session.label
+        return format_html('<a class="ff-ellipsis" href="{}" title="Only the pairs of {}">{}</a>', url, label, label)
 
     @admin.display(description="input")
     def input_preview(self, pair: ScrapedPair) -> str:

@@ -116,7 +116,8 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
         if db_field.name == "hyperparameters":
             return PrettyJSONField(required=False, rows=10, label="Hyperparameters")
         if db_field.name in SHORT_TEXT_FIELDS:
-            kwargs["widget"] = forms.TextInput(attrs={"class": "vTextField"})
+            # Model names and paths are long; a wide one-line input shows them whole.
+            kwargs["widget"] = forms.TextInput(attrs={"class": "vTextField ff-wide"})
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description="status", ordering="status")
