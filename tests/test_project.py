@@ -82,3 +82,7 @@ def test_shell_plus_loads_the_storage_models(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("scraped_pairs")
+
+
+def test_pytest_never_points_at_the_users_database(settings):
+    assert settings.FINEFOUNDRY_DB != PROJECT_ROOT / "finefoundry.db"
