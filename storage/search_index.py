@@ -22,8 +22,11 @@ more. The costs that shaped this (measured here, pairs of ~460 characters):
   exists: deletes leave the index alone, and `rebuild()` reclaims the space.
 - An edit must be found by its new text at once, so an AFTER UPDATE trigger adds the new text of
   an indexed pair; the old text stays behind as a harmless stale candidate.
-- detail=none keeps the index near the size of the text instead of ~4x; a term becomes an AND of
-  its trigrams, and the icontains re-check makes that exact.
+- detail=none keeps the index near the size of the text instead of ~4x (phrase queries, which it
+  cannot answer, were no faster with detail=full). A term becomes an AND of a few of its rarest
+  trigrams (`trigram_shares` estimates how rare from the index itself), and the icontains
+  re-check makes that exact. A term so common that the newest pairs are dense with it is left
+  to the plain scan, which then finds a page of matches sooner than the index lists them.
 """
 
 from __future__ import annotations
@@ -44,9 +47,14 @@ INDEX_OBJECTS = (FTS_TABLE, STATE_TABLE, UPDATE_TRIGGER)
 
 # Shorter terms have no trigram; they are matched by the icontains re-check alone.
 MIN_TERM_CHARS = 3
-# A few trigrams spread over a term narrow the candidates almost as well as all of them, and every
-# extra one costs the index another list to walk (11 trigrams: 37 ms, 5: 15 ms at a million pairs).
-MAX_TRIGRAMS_PER_TERM = 5
+# A few well-chosen trigrams narrow the candidates almost as well as all of them, and every extra
+# one costs the index another list to walk (11 trigrams: 37 ms, 2: 7 ms at a million pairs).
+MAX_TRIGRAMS_PER_TERM = 4
+# Trigrams are added to a term's query, rarest first, until their shares multiply to this.
+ENOUGH_SELECTIVITY = 0.0005
+# A trigram's share of the pairs is estimated from this many of its newest entries (~0.3 ms each).
+SHARE_PROBE = 500
+MAX_PROBED_TRIGRAMS = 32
 # A term matching this share of the pairs or more is found sooner by scanning the table, which stops at
 # the first page, than by listing every candidate from the index (`of the`: 2 ms against 400 ms).
 DENSE_SHARE = 0.1
@@ -281,6 +289,39 @@ def candidates_sql(expression: str, mark: int) -> tuple[str, list]:
         " UNION ALL SELECT id FROM scraped_pairs WHERE id > %s",
         [expression, mark],
     )
+
+
+def quoted(token: str) -> str:
+    """An FTS5 string literal: the token as one trigram, whatever characters it holds."""
+    return '"{}"'.format(token.replace('"', '""'))
+
+
+def trigram_shares(grams: list[str], *, using: str = "default") -> tuple[dict[str, float], int]:
+    """Estimate each trigram's share of the pairs, and the number of pairs, in one cheap query.
+
+    The newest SHARE_PROBE entries of a trigram's list are read: fewer means a rare trigram
+    (counted exactly); otherwise their id range gives the share.
+    """
+    grams = list(dict.fromkeys(grams))[:MAX_PROBED_TRIGRAMS]
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM scraped_pairs")
+        highest = cursor.fetchone()[0]
+        if not grams or not highest:
+            return {}, highest
+        probe = (
+            f"SELECT %s, count(*), min(rowid) FROM (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s"
+            f" ORDER BY rowid DESC LIMIT {SHARE_PROBE})"
+        )
+        cursor.execute(
+            " UNION ALL ".join([probe] * len(grams)),
+            [value for position, gram in enumerate(grams) for value in (position, quoted(gram))],
+        )
+        rows = cursor.fetchall()
+    shares = {}
+    for position, count, oldest in rows:
+        span = highest if count < SHARE_PROBE else highest - oldest + 1
+        shares[grams[position]] = min(count / max(span, 1), 1.0)
+    return shares, highest
 
 
 def newest_candidates_sql(expression: str, count: int) -> tuple[str, list]:

@@ -10,6 +10,9 @@ result is exactly what icontains finds.
 
 from __future__ import annotations
 
+import functools
+import operator
+
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils.text import smart_split, unescape_string_literal
@@ -33,22 +36,35 @@ def parse_terms(query: str) -> list[str]:
     return terms
 
 
-def trigrams(term: str) -> list[str]:
-    """Up to MAX_TRIGRAMS_PER_TERM distinct trigrams of `term`, spread over its whole length."""
-    grams = list(dict.fromkeys(term[i : i + 3] for i in range(len(term) - 2)))
-    limit = search_index.MAX_TRIGRAMS_PER_TERM
-    if len(grams) > limit:
-        step = (len(grams) - 1) / (limit - 1)
-        grams = [grams[round(i * step)] for i in range(limit)]
-    return grams
+def pick_trigrams(term: str, shares: dict[str, float]) -> list[str]:
+    """The few trigrams of `term` that narrow the candidates most: rarest first, then overlapping ones.
+
+    Trigrams that do not overlap are nearly independent, so their shares multiply; picking stops
+    at MAX_TRIGRAMS_PER_TERM or once the product is ENOUGH_SELECTIVITY. Without shares (all 1.0)
+    this spreads the picks over the term.
+    """
+    positions: dict[str, int] = {}
+    for start in range(len(term) - 2):
+        positions.setdefault(term[start : start + 3], start)
+    ranked = sorted(positions, key=lambda gram: (shares.get(gram, 1.0), positions[gram]))
+    chosen: list[str] = []
+    estimate = 1.0
+    for overlapping in (False, True):
+        for gram in ranked:
+            if len(chosen) == search_index.MAX_TRIGRAMS_PER_TERM or estimate <= search_index.ENOUGH_SELECTIVITY:
+                return chosen
+            if gram in chosen or (
+                not overlapping and any(abs(positions[gram] - positions[other]) < 3 for other in chosen)
+            ):
+                continue
+            chosen.append(gram)
+            estimate *= shares.get(gram, 1.0)
+    return chosen
 
 
-def match_expression(terms: list[str]) -> str | None:
-    """An FTS5 query that every row containing all `terms` satisfies; None when no term is long enough."""
-    tokens = [gram for term in terms if len(term) >= search_index.MIN_TERM_CHARS for gram in trigrams(term)]
-    if not tokens:
-        return None
-    return " AND ".join('"{}"'.format(token.replace('"', '""')) for token in dict.fromkeys(tokens))
+def match_expression(picks: list[list[str]]) -> str:
+    """An FTS5 query that every pair containing all the terms satisfies: all their picked trigrams."""
+    return " AND ".join(search_index.quoted(gram) for gram in dict.fromkeys(g for grams in picks for g in grams))
 
 
 def term_filters(terms: list[str]) -> list[Q]:
@@ -62,9 +78,16 @@ def search_queryset(queryset: QuerySet, term: str) -> QuerySet:
     if not terms:
         return queryset
     queryset = queryset.filter(*term_filters(terms))
-    expression = match_expression(terms)
-    mark = search_index.search_mark(using=queryset.db) if expression else None
-    if mark is None or is_dense(queryset.db, expression, terms):
+    indexed_terms = [text for text in terms if len(text) >= search_index.MIN_TERM_CHARS]
+    mark = search_index.search_mark(using=queryset.db) if indexed_terms else None
+    if mark is None:
+        return queryset
+    every_gram = [text[i : i + 3] for text in indexed_terms for i in range(len(text) - 2)]
+    shares, pairs = search_index.trigram_shares(every_gram, using=queryset.db)
+    picks = [pick_trigrams(text, shares) for text in indexed_terms]
+    expression = match_expression(picks)
+    fewest_candidates = min(shares.get(gram, 1.0) for grams in picks for gram in grams) * pairs
+    if fewest_candidates >= search_index.DENSITY_SAMPLE and is_dense(queryset.db, expression, terms):
         return queryset
     # One IN (... UNION ALL ...) rather than an OR of two conditions: SQLite then walks the
     # candidate ids (in id order, so ORDER BY id needs no sort) instead of scanning the table.
@@ -78,12 +101,15 @@ def is_dense(using: str, expression: str, terms: list[str]) -> bool:
     matches sooner than listing every candidate from the index would.
     """
     sample = RawSQL(*search_index.newest_candidates_sql(expression, search_index.DENSITY_SAMPLE))
-    candidates = ScrapedPair.objects.using(using).filter(pk__in=sample)
-    bounds = candidates.aggregate(count=Count("pk"), oldest=Min("pk"), newest=Max("pk"))
-    if bounds["count"] < search_index.DENSITY_SAMPLE:
+    matching = functools.reduce(operator.and_, term_filters(terms))
+    found = (
+        ScrapedPair.objects.using(using)
+        .filter(pk__in=sample)
+        .aggregate(candidates=Count("pk"), matches=Count("pk", filter=matching), oldest=Min("pk"), newest=Max("pk"))
+    )
+    if found["candidates"] < search_index.DENSITY_SAMPLE:
         return False
-    matches = candidates.filter(*term_filters(terms)).count()
-    return matches / (bounds["newest"] - bounds["oldest"] + 1) >= search_index.DENSE_SHARE
+    return found["matches"] / (found["newest"] - found["oldest"] + 1) >= search_index.DENSE_SHARE
 
 
 def search_pairs(*, query: str, session_id: int | None = None, limit: int = 50, offset: int = 0) -> list[ScrapedPair]:
