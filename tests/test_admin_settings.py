@@ -56,8 +56,8 @@ def test_ollama_form_keeps_keys_it_does_not_know(admin_client, site_data):
     ("data", "error"),
     [
         ({"enabled": "on", "url": ""}, "An enabled proxy needs a URL, or Tor."),
-        ({"url": "127.0.0.1:9050"}, "Give a URL starting with one of"),
-        ({"url": "ftp://host"}, "Give a URL starting with one of"),
+        ({"url": "127.0.0.1:9050"}, "Give a URL starting with http:// or https:// or socks4://"),
+        ({"url": "ftp://host"}, "Give a URL starting with http:// or https:// or socks4://"),
     ],
 )
 def test_proxy_form_refuses_unusable_settings(admin_client, site_data, data, error):

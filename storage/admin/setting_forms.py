@@ -79,8 +79,33 @@ class SecretSettingForm(SettingForm):
         return self.cleaned_data["secret"] or KEEP_CURRENT
 
 
-class OllamaSettingForm(SettingForm):
+def check_url(url: str, schemes: tuple[str, ...]) -> str:
+    """Return `url` if it is empty or starts with one of `schemes` and '://'; else raise saying which are allowed."""
+    scheme, separator, rest = url.partition("://")
+    if url and not (separator and rest and scheme.lower() in schemes):
+        raise ValidationError(f"Give a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return url
+
+
+class ObjectSettingForm(SettingForm):
+    """A setting whose value is a JSON object with one form field per key in `value_keys`."""
+
+    value_keys: tuple[str, ...] = ()
+
+    def initial_from(self, current: Any) -> dict[str, Any]:
+        current = current if isinstance(current, dict) else {}
+        return {key: current.get(key) for key in self.value_keys}
+
+    def setting_value(self) -> Any:
+        # Keys FineFoundry may add later are kept as they are.
+        value = dict(self.current) if isinstance(self.current, dict) else {}
+        value.update({key: self.cleaned_data[key] for key in self.value_keys})
+        return value
+
+
+class OllamaSettingForm(ObjectSettingForm):
     kind = "Ollama"
+    value_keys = ("enabled", "base_url", "default_model")
 
     enabled = forms.BooleanField(required=False, label="Use a local Ollama server")
     # Not a URLField: that refuses host names without a dot, such as http://ollama:11434 in Docker.
@@ -94,26 +119,13 @@ class OllamaSettingForm(SettingForm):
         required=False, label="Default model", widget=forms.TextInput(attrs={"class": "vTextField"})
     )
 
-    def initial_from(self, current: Any) -> dict[str, Any]:
-        current = current if isinstance(current, dict) else {}
-        return {key: current.get(key) for key in ("enabled", "base_url", "default_model")}
-
     def clean_base_url(self) -> str:
-        url = self.cleaned_data["base_url"]
-        scheme, separator, host = url.partition("://")
-        if url and not (separator and host and scheme.lower() in ("http", "https")):
-            raise ValidationError("Give a URL starting with http:// or https://")
-        return url
-
-    def setting_value(self) -> Any:
-        # Keys FineFoundry may add later are kept as they are.
-        value = dict(self.current) if isinstance(self.current, dict) else {}
-        value.update({key: self.cleaned_data[key] for key in ("enabled", "base_url", "default_model")})
-        return value
+        return check_url(self.cleaned_data["base_url"], ("http", "https"))
 
 
-class ProxySettingForm(SettingForm):
+class ProxySettingForm(ObjectSettingForm):
     kind = "proxy"
+    value_keys = ("enabled", "tor", "url")
 
     enabled = forms.BooleanField(required=False, label="Use a proxy for scraping")
     tor = forms.BooleanField(required=False, label="Route through Tor")
@@ -124,27 +136,14 @@ class ProxySettingForm(SettingForm):
         widget=forms.TextInput(attrs={"class": "vTextField"}),
     )
 
-    def initial_from(self, current: Any) -> dict[str, Any]:
-        current = current if isinstance(current, dict) else {}
-        return {key: current.get(key) for key in ("enabled", "tor", "url")}
-
     def clean_url(self) -> str:
-        url = self.cleaned_data["url"]
-        scheme, separator, rest = url.partition("://")
-        if url and not (separator and rest and scheme.lower() in PROXY_SCHEMES):
-            raise ValidationError(f"Give a URL starting with one of: {', '.join(s + '://' for s in PROXY_SCHEMES)}")
-        return url
+        return check_url(self.cleaned_data["url"], PROXY_SCHEMES)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if cleaned.get("enabled") and not cleaned.get("tor") and not cleaned.get("url"):
             raise ValidationError("An enabled proxy needs a URL, or Tor.")
         return cleaned
-
-    def setting_value(self) -> Any:
-        value = dict(self.current) if isinstance(self.current, dict) else {}
-        value.update({key: self.cleaned_data[key] for key in ("enabled", "tor", "url")})
-        return value
 
 
 class OfflineModeSettingForm(SettingForm):
