@@ -22,7 +22,9 @@ MIN_DELETE_BATCH_SIZE = 100
 # Below SQLite's 32,766 bound parameters per statement.
 MAX_DELETE_BATCH_SIZE = 20_000
 # A delete batch aims at this long under the write lock, well inside what a waiting writer should bear.
-TARGET_BATCH_SECONDS = 0.03
+TARGET_BATCH_SECONDS = 0.05
+# Longer than the longest sleep of SQLite's busy handler, so every waiting writer gets a turn.
+PAUSE_BETWEEN_BATCHES = 0.1
 
 
 def level_name(level: Any, *, name: str = "level") -> str:
@@ -146,7 +148,7 @@ def clear_logs_matching(
     """
     deleted = 0
     last_id = 0
-    with checkpoints_after_each_batch() as checkpoint:
+    with sqlite_batch_manners() as between_batches:
         while True:
             ids = list(logs.filter(id__gt=last_id).order_by("id").values_list("id", flat=True)[:batch_size])
             if not ids:
@@ -156,37 +158,44 @@ def clear_logs_matching(
             with transaction.atomic():
                 count, _ = AppLog.objects.filter(id__in=ids).delete()
             seconds = time.perf_counter() - started
-            checkpoint()
             deleted += count
             if on_batch is not None:
                 on_batch(count, seconds)
+            # A short batch was the last one: no one needs a turn before a batch that will not come.
+            more = len(ids) == batch_size
             batch_size = next_batch_size(batch_size, seconds)
+            between_batches(more=more)
 
 
 @contextmanager
-def checkpoints_after_each_batch() -> Iterator[Callable[[], None]]:
-    """On SQLite, copy each batch's WAL pages back to the database ourselves, between transactions.
+def sqlite_batch_manners() -> Iterator[Callable[..., None]]:
+    """On SQLite, give other writers their turn between delete batches; elsewhere do nothing.
 
-    Otherwise the large WAL a mass delete leaves is checkpointed inside whichever commit crosses
-    the threshold next, often another process's one-row log insert, which then takes seconds.
-    A passive checkpoint holds no write lock. Elsewhere this does nothing.
+    Two things, after each committed batch. A passive checkpoint copies the batch's WAL pages
+    back into the database ourselves: otherwise the large WAL a mass delete leaves is copied
+    inside whichever commit next crosses the threshold, often another process's one-row insert.
+    Then a pause of PAUSE_BETWEEN_BATCHES: a writer waiting on SQLite's busy handler retries
+    only every 100 ms or so, and without the pause the next batch takes the lock first, again
+    and again. Neither holds the write lock.
     """
     connection = connections["default"]
     if connection.vendor != "sqlite" or connection.in_atomic_block:
-        # Inside the caller's transaction the batches are savepoints; nothing is committed to copy back.
-        yield lambda: None
+        # Inside the caller's transaction the batches are savepoints: nothing is committed in between.
+        yield lambda *, more: None
         return
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA wal_autocheckpoint")
         (previous,) = cursor.fetchone()
         cursor.execute("PRAGMA wal_autocheckpoint = 0")
 
-    def checkpoint() -> None:
+    def between_batches(*, more: bool) -> None:
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        if more:
+            time.sleep(PAUSE_BETWEEN_BATCHES)
 
     try:
-        yield checkpoint
+        yield between_batches
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"PRAGMA wal_autocheckpoint = {int(previous)}")
