@@ -35,7 +35,6 @@ import contextlib
 import functools
 import sqlite3
 import time
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
@@ -66,10 +65,6 @@ CATCH_UP_CHUNK = 256
 SEARCH_CATCH_UP_SECONDS = 0.1
 # After a sequence reset, a table this small is re-indexed on the spot.
 SMALL_TABLE_ROWS = 5000
-# Doctor: this many pairs waiting for the index make every search scan them (~65 ms at 50,000).
-PENDING_WORTH_FIXING = 50_000
-# Doctor: entries of deleted pairs only cost space; worth a rebuild once they are this many and this share.
-STALE_WORTH_FIXING = (10_000, 0.25)
 
 CREATE_STATEMENTS = (
     f"""CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(
@@ -167,7 +162,7 @@ def rebuild(*, using: str = "default") -> bool:
     return True
 
 
-def _state(cursor) -> tuple[int, int, int | None]:
+def state(cursor) -> tuple[int, int, int | None]:
     """(mark, highest pair id, AUTOINCREMENT sequence or None)."""
     cursor.execute(
         f"SELECT (SELECT indexed_through FROM {STATE_TABLE} WHERE id = 1),"
@@ -181,7 +176,7 @@ def _state(cursor) -> tuple[int, int, int | None]:
 def _index_chunk(connection, chunk: int) -> int:
     """Index up to `chunk` pending pairs in one transaction; return how many."""
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        mark, highest, _ = _state(cursor)
+        mark, highest, _ = state(cursor)
         if highest <= mark:
             return 0
         cursor.execute(
@@ -228,7 +223,7 @@ def _no_lock_wait(connection):
 
 
 def _sequence_went_back(cursor) -> bool:
-    mark, _, sequence = _state(cursor)
+    mark, _, sequence = state(cursor)
     return sequence is not None and sequence < mark
 
 
@@ -244,7 +239,7 @@ def search_mark(*, using: str = "default") -> int | None:
     with connection.cursor() as cursor:
         if _sequence_went_back(cursor) and not repair_sequence_reset(using=using):
             return None
-        mark, highest, _ = _state(cursor)
+        mark, highest, _ = state(cursor)
     if highest > mark:
         try:
             with _no_lock_wait(connection):
@@ -252,7 +247,7 @@ def search_mark(*, using: str = "default") -> int | None:
         except DatabaseError:
             pass  # locked by another writer, or a read-only file: this search scans the pending pairs
         with connection.cursor() as cursor:
-            mark = _state(cursor)[0]
+            mark = state(cursor)[0]
     return mark
 
 
@@ -329,92 +324,3 @@ def newest_candidates_sql(expression: str, count: int) -> tuple[str, list]:
         f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s ORDER BY rowid DESC LIMIT %s",
         [expression, count],
     )
-
-
-@dataclass
-class IndexHealth:
-    """What `inspect` found; `problems()` words what is worth repairing."""
-
-    installed: bool
-    mark: int = 0
-    pending: int = 0
-    missing: int = 0
-    stale: int = 0
-    indexed: int = 0
-    sequence_reset: bool = False
-    damage: str | None = None
-
-    @property
-    def needs_rebuild(self) -> bool:
-        stale_count, stale_share = STALE_WORTH_FIXING
-        too_stale = self.stale >= stale_count and self.stale >= stale_share * max(self.indexed, 1)
-        return bool(self.missing or self.sequence_reset or self.damage or too_stale)
-
-    def problems(self) -> list[str]:
-        if not self.installed:
-            return ["the search index is missing, so every search scans all pairs"]
-        problems = []
-        if self.damage:
-            problems.append(f"FTS5 integrity-check failed: {self.damage}")
-        if self.sequence_reset:
-            problems.append("pair ids were reset below the index's mark, so new pairs may be missing from it")
-        if self.missing:
-            problems.append(f"{self.missing:,} pairs are missing from the search index and cannot be found by search")
-        if self.needs_rebuild and self.stale and not (self.damage or self.sequence_reset or self.missing):
-            problems.append(f"{self.stale:,} of {self.indexed:,} index entries belong to deleted pairs (wasted space)")
-        if self.pending >= PENDING_WORTH_FIXING:
-            problems.append(f"{self.pending:,} pairs are not indexed yet, so every search scans them")
-        return problems
-
-
-def inspect(*, using: str = "default", thorough: bool = False) -> IndexHealth | None:
-    """Compare the index with scraped_pairs; None where there is no index to have (not SQLite, no FTS5).
-
-    `thorough` also runs FTS5's own integrity-check, which reads the whole index (~20 s a million pairs).
-    """
-    connection = connections[using]
-    if not supported(connection):
-        return None
-    if not installed(connection):
-        return IndexHealth(installed=False)
-    with connection.cursor() as cursor:
-        mark, _, sequence = _state(cursor)
-        docsize = f"{FTS_TABLE}_docsize"
-        cursor.execute(
-            "SELECT (SELECT count(*) FROM scraped_pairs WHERE id > %s),"
-            " (SELECT count(*) FROM scraped_pairs p WHERE p.id <= %s"
-            f"   AND NOT EXISTS (SELECT 1 FROM {docsize} d WHERE d.id = p.id)),"
-            f" (SELECT count(*) FROM {docsize} d"
-            "   WHERE NOT EXISTS (SELECT 1 FROM scraped_pairs p WHERE p.id = d.id)),"
-            f" (SELECT count(*) FROM {docsize})",
-            [mark, mark],
-        )
-        pending, missing, stale, indexed = cursor.fetchone()
-    health = IndexHealth(
-        installed=True,
-        mark=mark,
-        pending=pending,
-        missing=missing,
-        stale=stale,
-        indexed=indexed,
-        sequence_reset=sequence is not None and sequence < mark,
-    )
-    if thorough:
-        try:
-            with transaction.atomic(using=using), connection.cursor() as cursor:
-                cursor.execute(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rank) VALUES ('integrity-check', 0)")
-        except DatabaseError as exc:
-            health.damage = str(exc)
-    return health
-
-
-def repair(health: IndexHealth, *, using: str = "default") -> str:
-    """Do what `health` calls for: install, rebuild, or index the pending pairs; say what was done."""
-    connection = connections[using]
-    if not health.installed:
-        install(connection)
-        return "built the index"
-    if health.needs_rebuild:
-        rebuild(using=using)
-        return "rebuilt the index from the pairs"
-    return f"indexed {index_pending(using=using):,} pending pairs"

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
 
-from storage import search_index
+from storage import search_index, search_index_health
 from storage.models import ScrapedPair
 from storage.services import scraping, sessions_admin
 from storage.services.search import search_pairs
@@ -182,7 +182,7 @@ def test_doctor_finds_and_fixes_pairs_missing_from_the_index(session_factory):
     out = doctor("--fix")
     assert "1 pairs are missing from the search index" in out and "rebuilt the index" in out
     assert found("tapir") == ["restored tapir"]
-    assert search_index.inspect().problems() == []
+    assert search_index_health.inspect().problems() == []
 
 
 def test_doctor_builds_a_missing_index(session_factory):
@@ -196,19 +196,19 @@ def test_doctor_builds_a_missing_index(session_factory):
 
 
 def test_doctor_reclaims_entries_of_deleted_pairs_and_indexes_a_backlog(monkeypatch, session_factory):
-    monkeypatch.setattr(search_index, "STALE_WORTH_FIXING", (2, 0.5))
-    monkeypatch.setattr(search_index, "PENDING_WORTH_FIXING", 3)
+    monkeypatch.setattr(search_index_health, "STALE_WORTH_FIXING", (2, 0.5))
+    monkeypatch.setattr(search_index_health, "PENDING_WORTH_FIXING", 3)
     session = session_factory()
     add(session, *(f"pair {i}" for i in range(4)))
     found("pair")
     ScrapedPair.objects.filter(input_text__in=["pair 0", "pair 1", "pair 2"]).delete()
-    health = search_index.inspect()
+    health = search_index_health.inspect()
     assert (health.stale, health.indexed) == (3, 4)
     assert "3 of 4 index entries belong to deleted pairs" in doctor("--fix")
-    assert search_index.inspect().stale == 0
+    assert search_index_health.inspect().stale == 0
     add(session, "new 1", "new 2", "new 3")
     assert "3 pairs are not indexed yet" in doctor("--fix")
-    assert search_index.inspect().pending == 0
+    assert search_index_health.inspect().pending == 0
 
 
 def test_doctor_full_finds_a_damaged_index(session_factory):
@@ -216,10 +216,10 @@ def test_doctor_full_finds_a_damaged_index(session_factory):
     found("text")
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {search_index.FTS_TABLE}_data SET block = x'0102030405' WHERE id > 10")
-    assert search_index.inspect().problems() == []  # only the thorough check reads the whole index
-    assert search_index.inspect(thorough=True).damage
+    assert search_index_health.inspect().problems() == []  # only the thorough check reads the whole index
+    assert search_index_health.inspect(thorough=True).damage
     assert "FTS5 integrity-check failed" in doctor("--full", "--fix")
-    assert search_index.inspect(thorough=True).damage is None
+    assert search_index_health.inspect(thorough=True).damage is None
 
 
 @pytest.fixture
