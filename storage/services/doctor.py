@@ -30,7 +30,7 @@ the directory into `<storage root>/.quarantine/`, where the user can look and de
 `missing-directories` recreates an empty run directory inside the storage root (never outside);
 `orphan-pairs` deletes pairs whose session no longer exists (the desktop app deletes a session
 and relies on foreign keys for its pairs) and unlinks evaluations from missing runs;
-`search-index` (storage/search_index.py) builds a missing index, rebuilds one that lacks pairs,
+`search-index` (storage/search_index_health.py) builds a missing index, rebuilds one that lacks pairs,
 is damaged (FTS5 integrity-check, with --full) or is mostly entries of deleted pairs, and
 indexes a large backlog of new pairs.
 """
@@ -50,7 +50,7 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from storage import search_index
+from storage import search_index_health
 from storage.exceptions import StorageError
 from storage.models import EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
 from storage.services import runs, scraping, storage_paths
@@ -304,12 +304,12 @@ def check_missing_directories(context: DoctorContext) -> list[Finding]:
 
 @register_check("search-index", "Search index covers every pair")
 def check_search_index(context: DoctorContext) -> list[Finding]:
-    health = search_index.inspect(thorough=context.full_integrity_check)
+    health = search_index_health.inspect(thorough=context.full_integrity_check)
     if health is None:
         raise Skipped("needs SQLite with FTS5; searches scan the pairs instead")
     findings = [Finding(problem) for problem in health.problems()]
     if findings and context.fix:
-        action = search_index.repair(health)
+        action = search_index_health.repair(health)
         for finding in findings:
             finding.fixed, finding.action = True, action
     return findings
