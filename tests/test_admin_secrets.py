@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
+from django.contrib.admin import site as admin_site
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
-from django.views.debug import SafeExceptionReporterFilter
+from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 from storage.models import AppLog, Setting, TrainingRun
 from storage.services import runs
@@ -26,8 +29,8 @@ def every_admin_page() -> list[str]:
     return extra + [url for model in MODELS for url in pages_of(model)]
 
 
-def assert_secret_absent(body: str, *secrets: str) -> None:
-    for secret in secrets:
+def assert_secret_absent(body: str, *values: str) -> None:
+    for secret in values:
         assert secret not in body
         # Not even a long piece of it: at most the last four characters may show.
         assert secret[:-4] not in body
@@ -35,7 +38,7 @@ def assert_secret_absent(body: str, *secrets: str) -> None:
 
 
 def test_no_admin_page_shows_a_secret(admin_client, site_data):
-    secrets = (site_data.hf_token, site_data.runpod_key)
+    known = (site_data.hf_token, site_data.runpod_key)
     # The token also reached places that are not settings: a run's logs, a log record.
     run = site_data.runs["running"]
     runs.update_training_run(run_id=run.pk, logs=[*run.logs, f"login with {site_data.hf_token} ok"])
@@ -44,7 +47,7 @@ def test_no_admin_page_shows_a_secret(admin_client, site_data):
     for url in every_admin_page():
         response = admin_client.get(url)
         assert response.status_code == 200, url
-        assert_secret_absent(response.content.decode(), *secrets)
+        assert_secret_absent(response.content.decode(), *known)
 
     listing = admin_client.get(reverse("admin:storage_setting_changelist")).content.decode()
     assert f"••••{site_data.hf_token[-4:]}" in listing
@@ -117,3 +120,27 @@ def test_run_logs_with_a_token_are_masked_on_the_run_page(admin_client, site_dat
     page = admin_client.get(reverse("admin:storage_trainingrun_change", args=[run.pk])).content.decode()
     assert_secret_absent(page, site_data.hf_token)
     assert "[REDACTED]" in page
+
+
+def test_the_report_of_a_failed_save_hides_the_typed_secret(admin_user, site_data, monkeypatch, rf):
+    # Made at run time, so the report's source excerpts cannot contain it.
+    typed = "hf_" + secrets.token_hex(20)
+
+    def broken_store(**kwargs):
+        raise RuntimeError("database is full")
+
+    # A failure deep in the save, such as a full disk, is what produces an error report.
+    monkeypatch.setattr(settings_service, "set_setting", broken_store)
+    request = rf.post(reverse(SETTING_CHANGE, args=["huggingface.token"]), {"secret": typed})
+    request.user = admin_user
+    request._dont_enforce_csrf_checks = True
+    with pytest.raises(RuntimeError) as failure:
+        admin_site._registry[Setting].change_view(request, "huggingface.token")
+    # The report Django's handler would make: the traceback from the view down.
+    traceback = failure.tb
+    while traceback.tb_frame.f_code.co_name != "change_view":
+        traceback = traceback.tb_next
+    report = ExceptionReporter(request, RuntimeError, failure.value, traceback).get_traceback_html()
+    assert "database is full" in report and "broken_store" in report
+    assert_secret_absent(report, typed)
+    assert_secret_absent(report, site_data.hf_token)
