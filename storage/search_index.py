@@ -33,11 +33,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import sqlite3
+import threading
 import time
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
+
+logger = logging.getLogger("finefoundry.storage.search")
 
 FTS_TABLE = "scraped_pairs_fts"
 STATE_TABLE = "scraped_pairs_fts_state"
@@ -63,6 +67,8 @@ DENSITY_SAMPLE = 1000
 CATCH_UP_CHUNK = 256
 # How long a search may spend indexing pending pairs before it scans the rest instead.
 SEARCH_CATCH_UP_SECONDS = 0.1
+# The background indexer rests this long between chunks, so other writers get the lock in between.
+BACKGROUND_PAUSE_SECONDS = 0.01
 # After a sequence reset, a table this small is re-indexed on the spot.
 SMALL_TABLE_ROWS = 5000
 
@@ -247,8 +253,51 @@ def search_mark(*, using: str = "default") -> int | None:
         except DatabaseError:
             pass  # locked by another writer, or a read-only file: this search scans the pending pairs
         with connection.cursor() as cursor:
-            mark = state(cursor)[0]
+            mark, highest, _ = state(cursor)
+        if highest > mark:
+            index_in_background(using=using)
     return mark
+
+
+_background: dict[str, threading.Thread] = {}
+_background_lock = threading.Lock()
+
+
+def index_in_background(*, using: str = "default") -> None:
+    """Index the pending pairs in a thread of this process, one short transaction at a time.
+
+    Starts once the current transaction commits (a thread cannot see uncommitted pairs), and
+    not while a thread for this database is still at it.
+    """
+    transaction.on_commit(lambda: _start_background(using), using=using)
+
+
+def _start_background(using: str) -> None:
+    with _background_lock:
+        running = _background.get(using)
+        if running is not None and running.is_alive():
+            return
+        thread = threading.Thread(target=_index_until_done, args=(using,), name=f"search-index-{using}", daemon=True)
+        _background[using] = thread
+        thread.start()
+
+
+def _index_until_done(using: str) -> None:
+    try:
+        while index_pending(using=using, max_seconds=0) == CATCH_UP_CHUNK:
+            time.sleep(BACKGROUND_PAUSE_SECONDS)
+    except Exception:
+        # Nothing is lost: what is still pending is scanned by searches and indexed by the next thread.
+        logger.exception("background search indexing stopped")
+    finally:
+        connections[using].close()
+
+
+def wait_for_background(*, using: str = "default", timeout: float | None = None) -> None:
+    """Wait until this process's background indexer for `using` (if any) has finished."""
+    thread = _background.get(using)
+    if thread is not None:
+        thread.join(timeout)
 
 
 def repair_sequence_reset(*, using: str = "default") -> bool:

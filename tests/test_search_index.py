@@ -59,6 +59,30 @@ def test_pairs_beyond_what_one_search_indexes_are_still_found(monkeypatch, sessi
     assert indexed_now == 2
 
 
+@pytest.mark.django_db(transaction=True)
+def test_what_a_search_leaves_pending_is_indexed_in_the_background(monkeypatch, session_factory):
+    monkeypatch.setattr(search_index, "CATCH_UP_CHUNK", 2)
+    monkeypatch.setattr(search_index, "SEARCH_CATCH_UP_SECONDS", 0)
+    session = session_factory()
+    add(session, *(f"lemur {i}" for i in range(9)))
+    assert len(found("lemur")) == 9
+    search_index.wait_for_background(timeout=30)
+    assert index_state() == (ScrapedPair.objects.order_by("-id").first().pk, 9)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_merged_pairs_are_indexed_in_the_background(session_factory):
+    from storage.services.merge import merge_sessions
+
+    first, second = session_factory(), session_factory()
+    add(first, "merged lemur")
+    add(second, "merged wombat")
+    found("merged")
+    merged = merge_sessions(session_ids=[first.pk, second.pk])
+    search_index.wait_for_background(timeout=30)
+    assert index_state()[0] == merged.pairs.order_by("-id").first().pk
+
+
 def test_edits_are_found_by_their_new_text_only(session_factory):
     session = session_factory()
     add(session, "old wombat text", "other")

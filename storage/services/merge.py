@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.db import connections, transaction
 
+from storage import search_index
 from storage.exceptions import InvalidInput
 from storage.models import ScrapeSession
 from storage.services.inputs import optional_text
@@ -57,6 +58,8 @@ def merge_sessions(*, session_ids: list[int], mode: str = "concatenate", name: s
                 [merged.pk, merged.pk],
             )
         merged.refresh_from_db(fields=["pair_count"])
+        # The copies are new pairs for the search index; index them without holding up the caller.
+        search_index.index_in_background()
     return merged
 
 
