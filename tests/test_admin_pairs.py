@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from storage.admin import pairs as pairs_admin
 from storage.models import ScrapedPair, ScrapeSession
 from storage.services import scraping
 
@@ -163,3 +164,13 @@ def test_delete_everything_a_filter_selects(admin_client, session_factory):
     data = {"action": "delete_selected", "_selected_action": [some], "select_across": "1", "post": "yes"}
     assert admin_client.post(url, data).status_code == 302
     assert counts(doomed, kept) == [0, 2]
+
+
+def test_a_search_with_more_matches_than_the_cap_says_so(admin_client, session_factory, monkeypatch):
+    monkeypatch.setattr(pairs_admin, "SEARCH_COUNT_CAP", 5)
+    session_factory(pairs=8)
+    page = admin_client.get(CHANGELIST, {"q": "question"})
+    assert page.context["cl"].result_count == 5
+    assert "5+ results" in page.content.decode() and "5+ scraped pairs" in page.content.decode()
+    unfiltered = admin_client.get(CHANGELIST).content.decode()
+    assert "8 scraped pairs" in unfiltered and "+" not in unfiltered.split('class="paginator"')[1][:80]

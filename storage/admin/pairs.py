@@ -79,6 +79,9 @@ class PairChangeList(ChangeList):
 
     def get_results(self, request):
         super().get_results(request)
+        # A search or other filter is counted only up to the cap; the templates then say "10,000+".
+        filtered = bool(set(request.GET) - NON_FILTER_PARAMS - {SESSION_PARAM})
+        self.count_is_capped = filtered and self.result_count >= SEARCH_COUNT_CAP
         # The count comes from pair_count; should that have drifted low, a "single page" must still stay one page.
         if not self.result_list.query.is_sliced:
             self.result_list = self.result_list[: self.list_max_show_all if self.show_all else self.list_per_page]
