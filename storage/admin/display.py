@@ -70,6 +70,9 @@ class PrettyJSONField(forms.JSONField):
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, forms.fields.InvalidJSONInput):
             return value
+        # Empty rather than "null": an empty field reads back as None anyway.
+        if value is None:
+            return ""
         return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
 
     def to_python(self, value: Any) -> Any:
