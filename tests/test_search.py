@@ -9,7 +9,7 @@ from storage import api, search_index
 from storage.exceptions import InvalidInput, NotFound
 from storage.models import ScrapedPair
 from storage.services import scraping
-from storage.services.search import parse_terms, search_pairs, search_queryset
+from storage.services.search import parse_terms, pick_trigrams, search_pairs, search_queryset
 
 PAIRS = [
     ("How do I fine-tune Llama 3 with LoRA?", "Use LoRA adapters and a small learning rate."),
@@ -90,6 +90,22 @@ def inputs(ids: list[int]) -> list[str]:
 )
 def test_query_syntax_splits_words_and_keeps_quoted_phrases_whole(query, terms):
     assert parse_terms(query) == terms
+
+
+@pytest.mark.parametrize(
+    ("term", "shares", "picked"),
+    [
+        # Rarest first; an overlapping trigram only once no other is left.
+        ("learning rate", {"lea": 0.02, "rni": 0.02, "ing": 0.2, " ra": 0.4}, ["lea", "rni"]),
+        ("the model", {"del": 0.1, "mod": 0.15, "ode": 0.26, "e m": 0.4, "the": 1.0}, ["del", "e m", "mod", "ode"]),
+        ("quokka", {"quo": 0.0, "uok": 0.0, "okk": 0.0, "kka": 0.0}, ["quo"]),
+        # Nothing known: spread over the term.
+        ("abcdefghijkl", {}, ["abc", "def", "ghi", "jkl"]),
+        ("ab", {}, []),
+    ],
+)
+def test_each_term_is_narrowed_by_its_rarest_trigrams(term, shares, picked):
+    assert pick_trigrams(term, shares) == picked
 
 
 @pytest.mark.parametrize("backend", ["auto", "like"])

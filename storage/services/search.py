@@ -83,11 +83,13 @@ def search_queryset(queryset: QuerySet, term: str) -> QuerySet:
     if mark is None:
         return queryset
     every_gram = [text[i : i + 3] for text in indexed_terms for i in range(len(text) - 2)]
-    shares, pairs = search_index.trigram_shares(every_gram, using=queryset.db)
+    shares = search_index.trigram_shares(every_gram, using=queryset.db)
     picks = [pick_trigrams(text, shares) for text in indexed_terms]
     expression = match_expression(picks)
-    fewest_candidates = min(shares.get(gram, 1.0) for grams in picks for gram in grams) * pairs
-    if fewest_candidates >= search_index.DENSITY_SAMPLE and is_dense(queryset.db, expression, terms):
+    # No more pairs can match than hold the rarest picked trigram, so only a query whose every
+    # trigram is common may be dense enough for a plain scan to win.
+    rarest = min(shares.get(gram, 1.0) for grams in picks for gram in grams)
+    if rarest >= search_index.DENSE_SHARE and is_dense(queryset.db, expression, terms):
         return queryset
     # One IN (... UNION ALL ...) rather than an OR of two conditions: SQLite then walks the
     # candidate ids (in id order, so ORDER BY id needs no sort) instead of scanning the table.
