@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, bench/ comes first on sys.path, where bench/logging.py would hide the standard library's.
+sys.path[:] = [str(ROOT), *(entry for entry in sys.path if Path(entry or ".").resolve() != ROOT / "bench")]
 TARGET_RATIO = 0.8
 
 
@@ -89,7 +91,6 @@ def main() -> int:
         os.environ["FINEFOUNDRY_DB"] = str(work / "unused.db")
         os.environ["FINEFOUNDRY_STORAGE_ROOT"] = str(work / "outputs")
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finefoundry.settings")
-        sys.path.insert(0, str(ROOT))
         import django
 
         django.setup()
