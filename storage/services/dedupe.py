@@ -4,16 +4,13 @@ Duplicates are found by one window function over the selected sessions: within e
 or across all of them (`across_sessions`), every pair after the first (lowest id) with the same
 comparison key goes. The key is the two texts as stored, or with `normalize` the texts with
 runs of whitespace collapsed to one space, ends trimmed and case folded ("Hello  World " and
-"hello world" are then duplicates).
-
-On SQLite the key is a 16-byte digest computed by a deterministic SQL function registered on
-the connection, so a million pairs sort on short keys instead of their whole texts; on other
-databases it is a plain SQL expression over the columns.
+"hello world" are then duplicates). SQLite has no such function, so there `normalize` uses
+one registered on the connection (Python's str.split and str.casefold); PostgreSQL has
+regexp_replace and lower.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 from django.db import connections, transaction
@@ -22,7 +19,7 @@ from storage.exceptions import InvalidInput
 from storage.services.session_selection import existing_sessions, session_id_list
 
 DOOMED_TABLE = "dedupe_doomed_pairs"
-KEY_FUNCTION = "finefoundry_pair_key"
+NORMALIZE_FUNCTION = "finefoundry_normalized"
 
 
 @dataclass(frozen=True)
@@ -39,24 +36,14 @@ def normalized(text: str | None) -> str:
     return " ".join((text or "").split()).casefold()
 
 
-def pair_key(input_text: str | None, output_text: str | None, normalize: int) -> bytes:
-    """A digest that is equal for two pairs exactly when their (normalized) texts are."""
-    if normalize:
-        input_text, output_text = normalized(input_text), normalized(output_text)
-    input_text, output_text = input_text or "", output_text or ""
-    # Length-prefixed, so no choice of texts can make two different pairs join into the same string.
-    joined = f"{len(input_text)}:{input_text}{output_text}"
-    return hashlib.blake2b(joined.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-
-
 def key_sql(connection, *, normalize: bool) -> str:
     """The comparison key of a pair as SQL over scraped_pairs' columns."""
-    if connection.vendor == "sqlite":
-        connection.ensure_connection()
-        connection.connection.create_function(KEY_FUNCTION, 3, pair_key, deterministic=True)
-        return f"{KEY_FUNCTION}(input_text, output_text, {int(normalize)})"
     if not normalize:
         return "input_text, output_text"
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        connection.connection.create_function(NORMALIZE_FUNCTION, 1, normalized, deterministic=True)
+        return f"{NORMALIZE_FUNCTION}(input_text), {NORMALIZE_FUNCTION}(output_text)"
     if connection.vendor == "postgresql":
         return ", ".join(
             f"lower(btrim(regexp_replace({col}, '\\s+', ' ', 'g')))" for col in ("input_text", "output_text")
