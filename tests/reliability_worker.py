@@ -10,6 +10,7 @@ database afterwards. Errors are reported, never swallowed. Roles:
   ingest       add big batches of pairs in a loop (to be killed half way)
   delete       create a big session, report it, then delete it (to be killed half way)
   stuck-run    start a run, report it, then hang as a trainer would until killed
+  merge        merge every session into a new one, over and over (to be killed half way)
 """
 
 from __future__ import annotations
@@ -112,14 +113,25 @@ def run_stuck(args) -> None:
     time.sleep(3600)
 
 
+def run_merge(args) -> None:
+    from storage.models import ScrapeSession
+
+    session_ids = list(ScrapeSession.objects.order_by("id").values_list("id", flat=True))
+    report(event="ready", session_ids=session_ids)
+    while True:
+        merged = api.merge_sessions(session_ids, mode="interleave")
+        report(event="merged", session_id=merged)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("role", choices=["writer", "ingest", "delete", "stuck-run"])
+    parser.add_argument("role", choices=["writer", "ingest", "delete", "stuck-run", "merge"])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tag", default=f"p{os.getpid()}")
     args = parser.parse_args()
-    {"writer": run_writer, "ingest": run_ingest, "delete": run_delete, "stuck-run": run_stuck}[args.role](args)
+    roles = {"writer": run_writer, "ingest": run_ingest, "delete": run_delete, "stuck-run": run_stuck, "merge": run_merge}
+    roles[args.role](args)
 
 
 if __name__ == "__main__":
