@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROJECT_ROOT, manage
-from tests.test_reliability_crash import check_database, kill, wait_for
 from tests.test_reliability_concurrency import start_worker
+from tests.test_reliability_crash import check_database, kill, wait_for
 
 pytestmark = pytest.mark.reliability
 
@@ -63,7 +63,14 @@ def kill_after(process: subprocess.Popen, delay: float) -> None:
     process.communicate(timeout=30)
 
 
-CONSISTENCY_CHECKS = ["integrity", "orphan-pairs", "pair-counts", "stuck-runs", "orphan-directories", "missing-directories"]
+CONSISTENCY_CHECKS = [
+    "integrity",
+    "orphan-pairs",
+    "pair-counts",
+    "stuck-runs",
+    "orphan-directories",
+    "missing-directories",
+]
 
 
 def doctor_is_clean(db: Path) -> None:
@@ -96,7 +103,9 @@ def test_kill_during_export_leaves_no_file_at_the_target(migrated_db, tmp_path, 
     (session_id,) = fill(migrated_db, sessions=1, pairs=2 * PAIRS)
     target = tmp_path / "out" / "export.jsonl"
     target.parent.mkdir()
-    kill_after(start_command(migrated_db, "export_session", str(session_id), "--format", "jsonl", "-o", str(target)), delay)
+    kill_after(
+        start_command(migrated_db, "export_session", str(session_id), "--format", "jsonl", "-o", str(target)), delay
+    )
     if target.exists():  # it finished before the kill: then it is whole
         assert sum(1 for _ in target.open(encoding="utf-8")) == 2 * PAIRS
     check_database(migrated_db).close()
