@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -18,9 +19,9 @@ VENV = ROOT / ".venv"
 PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def run(*args: str | Path) -> None:
+def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
     print("+", " ".join(str(a) for a in args), flush=True)
-    subprocess.run([str(a) for a in args], cwd=ROOT, check=True)
+    subprocess.run([str(a) for a in args], cwd=ROOT, check=True, env={**os.environ, **(env or {})})
 
 
 def install(requirements: str) -> None:
@@ -44,7 +45,9 @@ def test(extra: list[str]) -> None:
     install("requirements-dev.txt")
     run(PYTHON, "-m", "ruff", "check", ".")
     run(PYTHON, "-m", "ruff", "format", "--check", ".")
-    run(PYTHON, "manage.py", "makemigrations", "--check", "--dry-run")
+    # Checked against a throwaway database, never the user's finefoundry.db.
+    with tempfile.TemporaryDirectory() as scratch:
+        run(PYTHON, "manage.py", "makemigrations", "--check", "--dry-run", env={"FINEFOUNDRY_DB": f"{scratch}/check.db"})
     run(PYTHON, "-m", "pytest", *extra)
 
 

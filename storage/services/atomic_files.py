@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from storage.exceptions import InvalidInput
+from storage.exceptions import InvalidInput, StorageError
 
 
 def check_target(path: Path, *, overwrite: bool) -> Path:
@@ -63,7 +63,10 @@ class PendingFile:
         _sync_directory(self.path.parent)
 
     def discard(self) -> None:
-        self.handle.close()
+        try:
+            self.handle.close()
+        except OSError:
+            pass  # closing flushes; on a full disk that fails again, and the file goes anyway
         self.temp.unlink(missing_ok=True)
 
 
@@ -90,9 +93,14 @@ def atomic_outputs(paths: list[Path], *, overwrite: bool) -> Iterator[list[IO[st
     try:
         for path in paths:
             pending.append(PendingFile(Path(path), overwrite=overwrite))
-        yield [file.handle for file in pending]
-        for file in pending:
-            file.publish()
+        try:
+            yield [file.handle for file in pending]
+            for file in pending:
+                file.publish()
+        except OSError as exc:
+            # A full or read-only disk, a vanished directory: say which files, not a traceback.
+            names = ", ".join(str(path) for path in paths)
+            raise StorageError(f"cannot write {names}: {exc.strerror or exc}") from exc
     except BaseException:
         for file in pending:
             file.discard()
