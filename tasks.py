@@ -47,7 +47,8 @@ def test(extra: list[str]) -> None:
     run(PYTHON, "-m", "ruff", "format", "--check", ".")
     # Checked against a throwaway database, never the user's finefoundry.db.
     with tempfile.TemporaryDirectory() as scratch:
-        run(PYTHON, "manage.py", "makemigrations", "--check", "--dry-run", env={"FINEFOUNDRY_DB": f"{scratch}/check.db"})
+        scratch_db = {"FINEFOUNDRY_DB": f"{scratch}/check.db"}
+        run(PYTHON, "manage.py", "makemigrations", "--check", "--dry-run", env=scratch_db)
     run(PYTHON, "-m", "pytest", *extra)
 
 

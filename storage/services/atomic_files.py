@@ -7,6 +7,7 @@ while writing is not silently replaced.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -63,10 +64,9 @@ class PendingFile:
         _sync_directory(self.path.parent)
 
     def discard(self) -> None:
-        try:
+        # Closing flushes; on a full disk that fails again, and the file goes anyway.
+        with contextlib.suppress(OSError):
             self.handle.close()
-        except OSError:
-            pass  # closing flushes; on a full disk that fails again, and the file goes anyway
         self.temp.unlink(missing_ok=True)
 
 
