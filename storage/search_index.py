@@ -13,9 +13,11 @@ more. The costs that shaped this (measured here, pairs of ~460 characters):
 
 - Indexing a pair costs ~175 µs; inserting it ~6 µs. Even an AFTER INSERT trigger that indexes
   nothing costs bulk inserts 15-25 %, so inserts are not indexed when they happen. Ids above
-  the mark are pending: searches scan them directly (`id > mark`, icontains) and index a few
-  hundred per search, and `index_pending()` does the rest. Pair ids come from AUTOINCREMENT,
-  so a new pair, from whatever path, always lands above the mark.
+  the mark are pending: searches scan them directly (`id > mark`, icontains), index what they
+  can in 0.1 s and leave the rest to a background thread (also started by merges); doctor
+  --fix indexes a large backlog. Pair ids come from AUTOINCREMENT, so a new pair, from
+  whatever path, lands above the mark. (The one gap: a pair written with an explicit id that a
+  deleted pair once had is not re-indexed; nothing in FineFoundry or here writes ids.)
 - Removing a pair from an FTS5 index costs ~115 µs (it re-reads the old text); a DELETE trigger
   would make deleting a 100,000-pair session take ~12 s instead of ~0.2 s, in the desktop app
   too. A deleted id is never reused, so its entries can only yield a candidate that no longer
