@@ -13,7 +13,7 @@ from django.urls import reverse
 from storage import search_index, search_index_health
 from storage.models import ScrapedPair
 from storage.services import scraping, sessions_admin
-from storage.services.search import search_pairs
+from storage.services.search import search_pairs, search_queryset
 from tests.conftest import manage
 
 
@@ -244,6 +244,16 @@ def test_doctor_full_finds_a_damaged_index(session_factory):
     assert search_index_health.inspect(thorough=True).damage
     assert "FTS5 integrity-check failed" in doctor("--full", "--fix")
     assert search_index_health.inspect(thorough=True).damage is None
+
+
+def test_without_fts5_search_scans_and_doctor_skips_the_check(monkeypatch, session_factory):
+    monkeypatch.setattr(search_index, "fts5_trigram_available", lambda: False)
+    add(session_factory(), "no index platypus")
+    query = search_queryset(ScrapedPair.objects.all(), "platypus")
+    assert search_index.FTS_TABLE not in str(query.query)
+    assert [pair.input_text for pair in query] == ["no index platypus"]
+    assert search_index.install(connection) is False
+    assert "Search index covers every pair: skipped, needs SQLite with FTS5" in doctor()
 
 
 @pytest.fixture
