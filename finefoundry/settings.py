@@ -8,6 +8,7 @@ Variables (documented in README.md):
   DJANGO_DEBUG              "1"/"true" to enable debug pages (default off)
   DJANGO_ALLOWED_HOSTS      comma-separated (default: loopback only)
   FINEFOUNDRY_LOG_LEVEL     lowest level stored in app_logs (default INFO)
+  DJANGO_STATIC_ROOT        where `collectstatic` puts static files (unset: served from the apps)
   FINEFOUNDRY_SEARCH_BACKEND  "like" searches pairs by scanning, without the full-text index (default "auto")
 """
 
@@ -158,6 +159,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# A pair may hold 1,000,000 characters (up to 4 MB of UTF-8) and must stay editable in the admin;
+# anything larger gets the form's own message rather than a bare "Bad Request".
+DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 
 # --- Internationalisation -----------------------------------------------------------------
 
@@ -170,7 +174,8 @@ USE_TZ = True
 # --- Static files -------------------------------------------------------------------------
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Only for `collectstatic` when deploying behind another server; WhiteNoise serves from the apps otherwise.
+STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT") or None
 # Serve the admin's CSS and JS straight from the apps, so `runserver` looks right with DEBUG off.
 WHITENOISE_USE_FINDERS = True
 

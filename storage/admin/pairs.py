@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
@@ -14,8 +15,10 @@ from django.utils.html import format_html
 
 from storage.admin.display import PREVIEW_CHARS, PrettyJSONField, preview
 from storage.admin.model_admin import FineFoundryModelAdmin
+from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession
 from storage.services import sessions_admin
+from storage.services.scraping import check_pair_text
 from storage.services.search import search_queryset
 
 SESSION_PARAM = "session__id__exact"
@@ -33,6 +36,22 @@ def session_id_param(value: str | None) -> int | None:
         return int(value)
     except ValueError as exc:
         raise IncorrectLookupParameters(f"session id must be a number, got {value!r}") from exc
+
+
+class ScrapedPairForm(forms.ModelForm):
+    """Holds a pair's texts to the same rules as storage.api (length, no NUL characters)."""
+
+    def clean_input_text(self):
+        return self._checked("input_text", "input")
+
+    def clean_output_text(self):
+        return self._checked("output_text", "output")
+
+    def _checked(self, field: str, side: str) -> str:
+        try:
+            return check_pair_text(self.cleaned_data[field], side=side)
+        except InvalidInput as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
 
 class SessionIdFilter(admin.SimpleListFilter):
@@ -103,6 +122,7 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
     autocomplete_fields = ("session",)
     readonly_fields = ("created_at",)
     fields = ("session", "input_text", "output_text", "source_url", "metadata", "created_at")
+    form = ScrapedPairForm
 
     def get_changelist(self, request, **kwargs):
         return PairChangeList

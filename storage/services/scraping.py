@@ -48,6 +48,18 @@ def create_scrape_session(
     )
 
 
+def check_pair_text(text: Any, *, side: str, limit: int | None = None) -> str:
+    """Return `text` if it can be one side of a pair; else raise InvalidInput saying why."""
+    limit = max_text_chars() if limit is None else limit
+    if not isinstance(text, str):
+        raise InvalidInput(f"'{side}' must be a string, not {type(text).__name__}")
+    if len(text) > limit:
+        raise InvalidInput(f"'{side}' is {len(text):,} characters; the limit is {limit:,}")
+    if "\x00" in text:
+        raise InvalidInput(f"'{side}' contains a NUL character")
+    return text
+
+
 def _present(value: Any) -> bool:
     return value is not None and not (isinstance(value, str) and not value.strip())
 
@@ -61,12 +73,10 @@ def pair_row(session_id: int, pair: Any, *, position: int, limit: int) -> tuple 
     if not (_present(input_text) and _present(output_text)):
         return None
     for side, text in (("input", input_text), ("output", output_text)):
-        if not isinstance(text, str):
-            raise InvalidInput(f"pair {position}: '{side}' must be a string, not {type(text).__name__}")
-        if len(text) > limit:
-            raise InvalidInput(f"pair {position}: '{side}' is {len(text):,} characters; the limit is {limit:,}")
-        if "\x00" in text:
-            raise InvalidInput(f"pair {position}: '{side}' contains a NUL character")
+        try:
+            check_pair_text(text, side=side, limit=limit)
+        except InvalidInput as exc:
+            raise InvalidInput(f"pair {position}: {exc}") from None
     source_url = pair.get("source_url")
     if source_url is not None and not isinstance(source_url, str):
         raise InvalidInput(f"pair {position}: 'source_url' must be a string, not {type(source_url).__name__}")

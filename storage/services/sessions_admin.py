@@ -7,12 +7,15 @@ from django.db.models import Count, F, QuerySet
 
 from storage.exceptions import InvalidInput, NotFound
 from storage.models import ScrapedPair, ScrapeSession
+from storage.services.scraping import check_pair_text
 
 
 def save_pair(pair: ScrapedPair, *, previous_session_id: int | None = None) -> ScrapedPair:
     """Save a new or edited pair; a new pair, or one moved to another session, moves one count along."""
     if not pair.input_text or not pair.output_text:
         raise InvalidInput("a pair needs both an input and an output")
+    check_pair_text(pair.input_text, side="input")
+    check_pair_text(pair.output_text, side="output")
     with transaction.atomic():
         if not ScrapeSession.objects.filter(pk=pair.session_id).exists():
             raise NotFound(f"scrape session {pair.session_id} does not exist")

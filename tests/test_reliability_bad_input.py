@@ -1,0 +1,243 @@
+"""Bad input at every entry point: storage.api, the admin forms and the commands.
+
+Each case must give a clear error (a ValueError with a message, a form error, a CommandError),
+never a 500 page or a traceback, and leave the database and the storage root as they were.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from storage import api
+from storage.exceptions import InvalidTransition, NotFound, UnsafePath
+from storage.models import TrainingRun
+from storage.schema import DESKTOP_TABLE_NAMES
+
+pytestmark = [pytest.mark.reliability, pytest.mark.django_db]
+
+TEN_MB = "x" * (10 * 1024 * 1024)
+
+
+@pytest.fixture
+def world(session_factory, run_factory, tmp_path):
+    """A session with pairs, a pending run, a config and a setting; `state()` fingerprints everything."""
+    session = session_factory(pairs=3)
+    other = session_factory(pairs=2)
+    run = run_factory()
+    api.save_training_config("base.json", {"hp": {"epochs": 1}})
+    api.set_setting("ui.theme", "dark")
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "good.jsonl").write_text('{"input": "q", "output": "a"}\n', encoding="utf-8")
+    (files / "nul.jsonl").write_bytes(b'{"input": "q\\u0000", "output": "a"}\n')
+
+    def state():
+        with connection.cursor() as cursor:
+            # app_logs is left out: a refused request may be logged, and that is right.
+            tables = {
+                table: cursor.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+                for table in sorted(DESKTOP_TABLE_NAMES - {"app_logs"})
+            }
+        tree = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+        return tables, tree
+
+    class World:
+        pass
+
+    w = World()
+    w.session, w.other, w.run, w.files, w.state = session, other, run, files, state
+    return w
+
+
+API_CASES = {
+    "session source not a string": lambda w: api.create_scrape_session(123),
+    "session source whitespace": lambda w: api.create_scrape_session("   "),
+    "session metadata invalid JSON text": lambda w: api.create_scrape_session("x", metadata="{bad json"),
+    "session name with NUL": lambda w: api.create_scrape_session("x", name="a\x00b"),
+    "pair text of 10 MB": lambda w: api.add_scraped_pairs(w.session.pk, [{"input": TEN_MB, "output": "a"}]),
+    "pair text with NUL": lambda w: api.add_scraped_pairs(w.session.pk, [{"input": "a\x00b", "output": "c"}]),
+    "pair input a number": lambda w: api.add_scraped_pairs(w.session.pk, [{"input": 5, "output": "c"}]),
+    "pairs not a list": lambda w: api.add_scraped_pairs(w.session.pk, "pairs"),
+    "pairs to unknown session": lambda w: api.add_scraped_pairs(999_999, [{"input": "q", "output": "a"}]),
+    "pairs to session id as text": lambda w: api.add_scraped_pairs(str(w.session.pk), [{"input": "q", "output": "a"}]),
+    "pairs negative limit": lambda w: api.get_pairs_for_session(w.session.pk, limit=-5),
+    "pairs negative offset": lambda w: api.get_pairs_for_session(w.session.pk, offset=-1),
+    "sessions negative limit": lambda w: api.list_scrape_sessions(limit=-1),
+    "setting empty key": lambda w: api.set_setting("", 1),
+    "setting value not JSON-serialisable": lambda w: api.set_setting("k", {1, 2}),
+    "config not a dict": lambda w: api.save_training_config("x.json", "not a dict"),
+    "config whitespace name": lambda w: api.save_training_config("  ", {}),
+    "run empty name": lambda w: api.create_training_run("", "m", "database", "1"),
+    "run hp as JSON text": lambda w: api.create_training_run("n", "m", "database", "1", hp="[]"),
+    "run unknown status": lambda w: api.update_training_run(w.run.pk, status="done"),
+    "run unknown id": lambda w: api.update_training_run(999_999, status="running"),
+    "run started_at not a date": lambda w: api.update_training_run(w.run.pk, started_at="not a date"),
+    "run pending to completed": lambda w: api.update_training_run(w.run.pk, status="completed"),
+    "run logs not strings": lambda w: api.update_training_run(w.run.pk, logs=[1, 2]),
+    "logs negative limit": lambda w: api.get_logs(limit=-1),
+    "clear logs before garbage": lambda w: api.clear_logs(before="garbage"),
+    "clear logs unknown level": lambda w: api.clear_logs(level="LOUD"),
+    "evaluation metrics as text": lambda w: api.save_evaluation_run(base_model="m", benchmark="b", metrics="{}"),
+    "search empty query": lambda w: api.search_pairs("   "),
+    "search negative offset": lambda w: api.search_pairs("question", offset=-1),
+    "merge one session": lambda w: api.merge_sessions([w.session.pk]),
+    "merge unknown session": lambda w: api.merge_sessions([w.session.pk, 999_999]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(API_CASES))
+def test_api_refuses_bad_input_and_changes_nothing(world, case):
+    before = world.state()
+    with pytest.raises(ValueError) as error:
+        API_CASES[case](world)
+    assert str(error.value).strip()
+    assert world.state() == before
+
+
+@pytest.mark.parametrize(
+    "storage_path",
+    ["../../../etc", "/etc", "training_outputs/../../..", "training_outputs", "training_outputs/../training_outputs"],
+)
+def test_delete_run_refuses_path_traversal(world, storage_path):
+    TrainingRun.objects.filter(pk=world.run.pk).update(storage_path=storage_path)
+    before = world.state()
+    with pytest.raises(UnsafePath):
+        api.delete_training_run(world.run.pk)
+    assert world.state() == before
+
+
+@pytest.mark.parametrize("name", ["../../../etc/passwd", "/absolute/run", "..", "a/../../b", "run\\..\\..\\x"])
+def test_run_names_cannot_escape_the_storage_root(db, storage_root, name):
+    run = api.create_training_run(name, "m", "database", "1")
+    path = Path(run["storage_path"]).resolve()
+    assert path.parent == storage_root.resolve()
+    assert ".." not in path.name and "/" not in path.name
+
+
+ADMIN_FORM_CASES = [
+    # (url, posted data, what the page must say)
+    ("setting/add/", {"key": "ui.color", "json_value": "{not json"}, "JSON"),
+    ("setting/add/", {"key": "bad\x00key", "json_value": "1"}, "Null characters are not allowed"),
+    ("setting/add/", {"key": "ui.theme", "json_value": '"again"'}, "already exists"),
+    ("trainingconfig/add/", {"name": "x.json", "config": "{broken"}, "JSON"),
+    ("trainingconfig/add/", {"name": "x.json", "config": "5"}, "Config is not a dictionary"),
+    ("trainingconfig/add/", {"name": "x.json", "config": '{"hp": {"epochs": 1}}'}, "Missing required hp fields"),
+    ("trainingconfig/add/", {"name": "", "config": "{}"}, "This field is required"),
+    ("scrapedpair/add/", {"session": "{session}", "input_text": "", "output_text": "a"}, "This field is required"),
+    ("scrapedpair/add/", {"session": "{session}", "input_text": "q", "output_text": "a", "metadata": "{x"}, "JSON"),
+    ("scrapedpair/add/", {"session": "999999", "input_text": "q", "output_text": "a"}, "Select a valid choice"),
+    ("scrapedpair/add/", {"session": "{session}", "input_text": TEN_MB, "output_text": "a"}, "the limit is 1,000,000"),
+    ("scrapesession/add/", {"source": "reddit", "dataset_format": "standard", "metadata": "{x"}, "JSON"),
+    ("scrapesession/add/", {"source": "", "dataset_format": "standard"}, "This field is required"),
+    ("trainingrun/{run}/change/", {"name": "r", "status": "completed"}, "cannot become completed"),
+    ("trainingrun/{run}/change/", {"name": "", "status": "pending"}, "This field is required"),
+]
+
+
+@pytest.mark.parametrize(("url", "data", "message"), ADMIN_FORM_CASES)
+def test_admin_forms_refuse_bad_input_without_a_server_error(world, admin_client, url, data, message):
+    url = "/admin/storage/" + url.replace("{run}", str(world.run.pk))
+    data = {key: value.replace("{session}", str(world.session.pk)) for key, value in data.items()}
+    before = world.state()
+    response = admin_client.post(url, data)
+    assert response.status_code == 200  # the form again, with its errors
+    body = response.content.decode()
+    assert message in body
+    assert "Traceback" not in body
+    assert world.state() == before
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/storage/trainingrun/999999/change/",
+        "/admin/storage/scrapesession/..%2F..%2Fetc%2Fpasswd/change/",
+        "/admin/storage/scrapedpair/not-a-number/delete/",
+        "/admin/storage/setting/no.such.key/change/",
+        "/admin/storage/scrapedpair/?session__id__exact=abc",
+        "/admin/storage/scrapedpair/?q=%00%00",
+    ],
+)
+def test_admin_answers_unknown_or_malformed_ids_without_a_server_error(world, admin_client, url):
+    before = world.state()
+    response = admin_client.get(url)
+    assert response.status_code in (200, 302, 404)
+    assert b"Traceback" not in response.content
+    assert world.state() == before
+
+
+COMMAND_CASES = {
+    "export unknown session": lambda w: [
+        "export_session",
+        "999999",
+        "--format",
+        "jsonl",
+        "-o",
+        str(w.files / "o.jsonl"),
+    ],
+    "export unknown format": lambda w: ["export_session", str(w.session.pk), "--format", "exe"],
+    "export into a missing directory": lambda w: [
+        "export_session",
+        str(w.session.pk),
+        "--format",
+        "jsonl",
+        "-o",
+        str(w.files / "nope" / "o.jsonl"),
+    ],
+    "export traversing into a missing directory": lambda w: [
+        "export_session",
+        str(w.session.pk),
+        "--format",
+        "jsonl",
+        "-o",
+        str(w.files / ".." / "nope" / ".." / "x" / "o"),
+    ],
+    "export over an existing file": lambda w: [
+        "export_session",
+        str(w.session.pk),
+        "--format",
+        "jsonl",
+        "-o",
+        str(w.files / "good.jsonl"),
+    ],
+    "export onto a directory": lambda w: ["export_session", str(w.session.pk), "--format", "jsonl", "-o", str(w.files)],
+    "import a missing file": lambda w: ["import_pairs", str(w.files / "missing.jsonl")],
+    "import a directory": lambda w: ["import_pairs", str(w.files)],
+    "import a file with NUL text": lambda w: ["import_pairs", str(w.files / "nul.jsonl")],
+    "import into an unknown session": lambda w: ["import_pairs", str(w.files / "good.jsonl"), "--session", "999999"],
+    "import a traversing path": lambda w: ["import_pairs", str(w.files / ".." / ".." / "no" / "such.jsonl")],
+    "clear logs negative days": lambda w: ["clear_logs", "--older-than-days", "-1"],
+    "clear logs bad date": lambda w: ["clear_logs", "--before", "yesterday-ish"],
+    "clear logs unknown level": lambda w: ["clear_logs", "--level", "LOUD", "--all"],
+    "doctor zero minutes": lambda w: ["doctor", "--stuck-after-minutes", "0"],
+    "dedupe unknown session": lambda w: ["dedupe_pairs", "999999"],
+    "seed_demo on a database with data": lambda w: ["seed_demo"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(COMMAND_CASES))
+def test_commands_refuse_bad_input_and_change_nothing(world, case):
+    before = world.state()
+    with pytest.raises(CommandError) as error:
+        call_command(*COMMAND_CASES[case](world), verbosity=0)
+    assert str(error.value).strip()
+    assert world.state() == before
+
+
+def test_the_suite_covers_at_least_forty_cases():
+    total = len(API_CASES) + len(ADMIN_FORM_CASES) + len(COMMAND_CASES)
+    assert total >= 40
+
+
+def test_refused_transition_names_the_allowed_ones(world):
+    with pytest.raises(InvalidTransition, match="allowed: running"):
+        api.update_training_run(world.run.pk, status="failed")
+
+
+def test_unknown_session_is_not_found(world):
+    with pytest.raises(NotFound, match="999999"):
+        api.add_scraped_pairs(999_999, [{"input": "q", "output": "a"}])
