@@ -11,6 +11,8 @@ database afterwards. Errors are reported, never swallowed. Roles:
   delete       create a big session, report it, then delete it (to be killed half way)
   stuck-run    start a run, report it, then hang as a trainer would until killed
   merge        merge every session into a new one, over and over (to be killed half way)
+  admin        read admin pages as a logged-in superuser until the time is up
+  export       export a 20,000-pair session to JSONL over and over until the time is up
 """
 
 from __future__ import annotations
@@ -74,15 +76,14 @@ def writer_thread(tag: str, deadline: float) -> None:
 
 def run_writer(args) -> None:
     deadline = time.monotonic() + args.seconds
-    threads = [
-        threading.Thread(target=writer_thread, args=(f"{args.tag}-t{i}", deadline)) for i in range(args.threads)
-    ]
+    threads = [threading.Thread(target=writer_thread, args=(f"{args.tag}-t{i}", deadline)) for i in range(args.threads)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     for handler in logging.getLogger("finefoundry").handlers:
         handler.flush()
+    report(event="flushed")
 
 
 def run_ingest(args) -> None:
@@ -123,14 +124,54 @@ def run_merge(args) -> None:
         report(event="merged", session_id=merged)
 
 
+def run_admin(args) -> None:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user = get_user_model().objects.create_superuser(f"reader-{args.tag}", password=None)
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    pages = ["/admin/", "/admin/storage/scrapesession/", "/admin/storage/scrapedpair/", "/admin/storage/trainingrun/"]
+    deadline = time.monotonic() + args.seconds
+    while time.monotonic() < deadline:
+        for page in pages:
+            status = client.get(page).status_code
+            report(event="page", page=page, status=status)
+            if status != 200:
+                report(event="error", error=f"{page} answered {status}")
+
+
+def run_export(args) -> None:
+    from django.core.management import call_command
+
+    session_id = api.create_scrape_session("reliability", args.tag)
+    api.add_scraped_pairs(session_id, pairs_batch(args.tag, 0, 20_000))
+    target = Path(os.environ["FINEFOUNDRY_DB"]).parent / f"{args.tag}.jsonl"
+    deadline = time.monotonic() + args.seconds
+    while time.monotonic() < deadline:
+        call_command("export_session", str(session_id), "--format", "jsonl", "-o", str(target), "--force", verbosity=0)
+        lines = sum(1 for _ in target.open(encoding="utf-8"))
+        report(event="exported", lines=lines)
+        if lines != 20_000:
+            report(event="error", error=f"export had {lines} lines")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("role", choices=["writer", "ingest", "delete", "stuck-run", "merge"])
+    parser.add_argument("role", choices=["writer", "ingest", "delete", "stuck-run", "merge", "admin", "export"])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tag", default=f"p{os.getpid()}")
     args = parser.parse_args()
-    roles = {"writer": run_writer, "ingest": run_ingest, "delete": run_delete, "stuck-run": run_stuck, "merge": run_merge}
+    roles = {
+        "writer": run_writer,
+        "ingest": run_ingest,
+        "delete": run_delete,
+        "stuck-run": run_stuck,
+        "merge": run_merge,
+        "admin": run_admin,
+        "export": run_export,
+    }
     roles[args.role](args)
 
 
