@@ -12,3 +12,5 @@ urlpatterns = [
     path("admin/", dashboard_index, name="dashboard"),
     path("admin/", admin.site.urls),
 ]
+
+handler500 = "storage.error_views.server_error"

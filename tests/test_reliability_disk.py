@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from storage import api
 from storage.exceptions import StorageError
 from storage.models import TrainingRun
-from tests.conftest import manage
+from tests.conftest import PROJECT_ROOT, manage
 
 pytestmark = pytest.mark.reliability
 
@@ -93,3 +94,24 @@ def test_export_to_a_full_disk_leaves_no_partial_file(session_factory, mount_poi
     with pytest.raises(StorageError, match="No space left on device"):
         api.export_session_to_json(session.pk, str(target))
     assert list(mount_point.iterdir()) == []
+
+
+def test_the_web_server_names_a_database_it_will_not_open(tmp_path):
+    db = tmp_path / "finefoundry.db"
+    db.write_bytes(b"not a database" * 300)
+    before = db.read_bytes()
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'finefoundry.settings'; django.setup(); "
+        "from django.test import Client; "
+        "r = Client(HTTP_HOST='localhost', raise_request_exception=False).post('/admin/login/', {'username': 'a', 'password': 'b'}); "
+        "print(r.status_code); print(r.content.decode())"
+    )
+    env = {**os.environ, "FINEFOUNDRY_DB": str(db)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    status, _, body = result.stdout.partition("\n")
+    assert status == "503", result.stdout + result.stderr
+    assert "is not an SQLite database" in body
+    assert "Traceback" not in body
+    assert db.read_bytes() == before

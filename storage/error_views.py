@@ -1,0 +1,22 @@
+"""The server's error page: a database that must not be opened is named, not hidden behind a 500."""
+
+from __future__ import annotations
+
+import sys
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.html import escape
+from django.views import defaults
+
+from storage.database_file import UnusableDatabase
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    error = sys.exc_info()[1]
+    if isinstance(error, UnusableDatabase):
+        return HttpResponse(
+            "<!doctype html><title>Database unavailable</title>"
+            f"<h1>FineFoundry Storage cannot open its database</h1><p>{escape(str(error))}</p>",
+            status=503,
+        )
+    return defaults.server_error(request)
