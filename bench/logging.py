@@ -5,9 +5,11 @@
 2. Stored throughput: records in app_logs per second, from the first `logger.info()` until
    `flush()` returns, against a FineFoundry-style handler (INSERT + commit per record on one
    sqlite3 connection, as FineFoundry's `db.logs.DatabaseHandler` does). Both write into
-   identical database files (the schema made by `manage.py migrate`, WAL); the baseline is
-   measured with SQLite's default synchronous=FULL (what FineFoundry's connection gets) and,
-   for a like-for-like view, with synchronous=NORMAL (what ours uses). Target: at least 20x.
+   identical database files (the schema made by `manage.py migrate`). The target compares with
+   that handler as FineFoundry ships it: FineFoundry never enables WAL, so its database keeps
+   SQLite's default rollback journal and synchronous=FULL. For a like-for-like view the baseline
+   is also measured on a WAL file, with synchronous=FULL and NORMAL (what ours uses).
+   Target: at least 20x the shipped handler.
 Rounds alternate between the contenders; medians are printed with the ratios.
 
     python bench/logging.py [--calls 20000] [--records 50000] [--baseline-records 3000] [--rounds 5]
@@ -48,10 +50,11 @@ INSERT = (
 class FineFoundryStyleHandler(logging.Handler):
     """FineFoundry's handler: one INSERT and one commit per record, on the caller's thread."""
 
-    def __init__(self, db: Path, *, synchronous: str):
+    def __init__(self, db: Path, *, journal_mode: str, synchronous: str):
         super().__init__()
         self.connection = sqlite3.connect(db, check_same_thread=False)
-        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute("PRAGMA foreign_keys = ON")
+        self.connection.execute(f"PRAGMA journal_mode={journal_mode}")
         self.connection.execute(f"PRAGMA synchronous={synchronous}")
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -162,9 +165,14 @@ def our_drain_rate(db: Path, records: int) -> float:
     return records / elapsed
 
 
-def baseline_throughput(db: Path, records: int, synchronous: str) -> float:
-    handler = FineFoundryStyleHandler(db, synchronous=synchronous)
-    logger = logger_with(f"bench.baseline.{synchronous}", handler)
+# Baselines: (journal mode, synchronous). "shipped" is FineFoundry's handler on its own database.
+BASELINES = {"shipped": ("DELETE", "FULL"), "FULL": ("WAL", "FULL"), "NORMAL": ("WAL", "NORMAL")}
+
+
+def baseline_throughput(db: Path, records: int, label: str) -> float:
+    journal_mode, synchronous = BASELINES[label]
+    handler = FineFoundryStyleHandler(db, journal_mode=journal_mode, synchronous=synchronous)
+    logger = logger_with(f"bench.baseline.{label}", handler)
     start = time.perf_counter()
     log_burst(logger, records)
     elapsed = time.perf_counter() - start
@@ -203,8 +211,8 @@ def measure_caller_cost(template: Path, work: Path, *, calls: int, rounds: int) 
 
 
 def measure_throughput(template: Path, work: Path, *, records: int, baseline_records: int, rounds: int) -> dict:
-    """Median records/s of ours, the FineFoundry-style handler (FULL and NORMAL), and our writer alone."""
-    rates: dict[str, list[float]] = {"ours": [], "FULL": [], "NORMAL": [], "drain": [], "console": []}
+    """Median records/s of ours, the FineFoundry-style handler (as shipped, and on WAL), and our writer alone."""
+    rates: dict[str, list[float]] = {"ours": [], "shipped": [], "FULL": [], "NORMAL": [], "drain": [], "console": []}
     for round_no in range(rounds):
         for label, runs in rates.items():
             db = fresh_copy(template, work / f"{label}-{round_no}.db")
@@ -245,18 +253,20 @@ def main() -> int:
         )
         print(f"\n2. stored throughput: records in app_logs per second until flush() returns (median of {args.rounds})")
         baseline = f"/s ({args.baseline_records:,} records)"
-        print(f"   FineFoundry-style, synchronous=FULL   : {rate['FULL']:9,.0f} {baseline}")
-        print(f"   FineFoundry-style, synchronous=NORMAL : {rate['NORMAL']:9,.0f} {baseline}")
-        print(f"   DatabaseLogHandler (ours)             : {rate['ours']:9,.0f} /s ({args.records:,} records)")
-        ratio = rate["ours"] / rate["FULL"]
+        print(f"   FineFoundry's handler as shipped (rollback journal, FULL): {rate['shipped']:9,.0f} {baseline}")
+        print(f"   FineFoundry-style on a WAL file, synchronous=FULL        : {rate['FULL']:9,.0f} {baseline}")
+        print(f"   FineFoundry-style on a WAL file, synchronous=NORMAL      : {rate['NORMAL']:9,.0f} {baseline}")
+        print(f"   DatabaseLogHandler (ours)                                : {rate['ours']:9,.0f} /s")
+        ratio = rate["ours"] / rate["shipped"]
         verdict = f"(target >= {THROUGHPUT_TARGET:.0f}x) {'OK' if ratio >= THROUGHPUT_TARGET else 'BELOW TARGET'}"
-        print(f"   ratio ours/FineFoundry-style (FULL)   : {ratio:6.1f}x {verdict}")
-        print(f"   ratio ours/FineFoundry-style (NORMAL) : {rate['ours'] / rate['NORMAL']:6.1f}x")
+        print(f"   ratio ours/shipped             : {ratio:6.1f}x {verdict}")
+        print(f"   ratio ours/WAL, FULL (for info) : {rate['ours'] / rate['FULL']:6.1f}x")
+        print(f"   ratio ours/WAL, NORMAL (info)   : {rate['ours'] / rate['NORMAL']:6.1f}x")
         # Both contenders pay for logger.info() itself (the record, the caller lookup); ours is bound by it.
         print("\n   where the time goes (same rounds):")
         print(f"   ours, database side alone (a full queue drained) : {rate['drain']:9,.0f} records/s")
         print(f"   logger.info() with only a /dev/null console      : {rate['console']:9,.0f} calls/s")
-        print(f"   so the best ratio any handler could reach vs FULL: {rate['console'] / rate['FULL']:6.1f}x")
+        print(f"   so the best ratio any handler could reach vs shipped: {rate['console'] / rate['shipped']:6.1f}x")
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
