@@ -135,6 +135,8 @@ else:
                     "PRAGMA synchronous=NORMAL;"
                     "PRAGMA busy_timeout=30000;"
                     "PRAGMA foreign_keys=ON;"
+                    "PRAGMA mmap_size=268435456;"
+                    "PRAGMA cache_size=-32768;"
                 ),
             },
             # Tests use a real file (WAL, locking and all), never the user's database.

@@ -174,3 +174,16 @@ def test_a_search_with_more_matches_than_the_cap_says_so(admin_client, session_f
     assert "5+ results" in page.content.decode() and "5+ scraped pairs" in page.content.decode()
     unfiltered = admin_client.get(CHANGELIST).content.decode()
     assert "8 scraped pairs" in unfiltered and "+" not in unfiltered.split('class="paginator"')[1][:80]
+
+
+@pytest.mark.parametrize("query", [{}, {"q": "lora"}, {"q": "lora", "session__id__exact": "SESSION"}])
+def test_row_links_lead_back_to_the_same_filtered_list(admin_client, session_factory, query):
+    session = session_factory()
+    scraping.add_scraped_pairs(session_id=session.pk, pairs=[{"input": "LoRA rank?", "output": "8 or 16."}])
+    pair = ScrapedPair.objects.get()
+    query = {key: str(session.pk) if value == "SESSION" else value for key, value in query.items()}
+    page = admin_client.get(CHANGELIST, query).content.decode()
+    change_url = reverse("admin:storage_scrapedpair_change", args=(pair.pk,))
+    (href,) = re.findall(rf'href="({re.escape(change_url)}[^"]*)"', page)
+    expected = admin_client.get(CHANGELIST, query).context["preserved_filters"]
+    assert href.replace("&amp;", "&") == (f"{change_url}?{expected}" if query else change_url)
