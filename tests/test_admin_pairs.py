@@ -187,3 +187,18 @@ def test_row_links_lead_back_to_the_same_filtered_list(admin_client, session_fac
     (href,) = re.findall(rf'href="({re.escape(change_url)}[^"]*)"', page)
     expected = admin_client.get(CHANGELIST, query).context["preserved_filters"]
     assert href.replace("&amp;", "&") == (f"{change_url}?{expected}" if query else change_url)
+
+
+@pytest.mark.parametrize("query", [{}, {"q": "rank"}])
+def test_fast_rows_are_what_djangos_generic_rendering_writes(admin_client, session_factory, query):
+    from django.contrib.admin.templatetags.admin_list import items_for_result
+
+    session = session_factory(name="<b>tricky</b> & co")
+    scraping.add_scraped_pairs(
+        session_id=session.pk,
+        pairs=[{"input": "LoRA rank <script>?" + "x" * 300, "output": "8 & 16"}, {"input": "rank?", "output": "ok"}],
+    )
+    cl = admin_client.get(CHANGELIST, query).context["cl"]
+    assert len(cl.result_list) == 2
+    for pair in cl.result_list:
+        assert "".join(cl.model_admin.row_cells(cl, pair)) == "".join(items_for_result(cl, pair, None))
