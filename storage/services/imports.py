@@ -25,6 +25,7 @@ from pathlib import Path
 
 from django.db import connections, transaction
 
+from storage import search_index
 from storage.exceptions import InvalidInput, NotFound, StorageError
 from storage.models import ScrapeSession
 from storage.services import dataset_readers, scraping
@@ -190,6 +191,8 @@ def import_pairs(
         written = _write(dataset, session.pk, found, appending=session_id is not None)
         if written != found.count:
             raise StorageError(f"{dataset.path} changed while it was being imported; nothing was imported")
+        # New pairs for the search index: indexed by a thread once this commits, as merges do.
+        search_index.index_in_background()
     return ImportResult(session.pk, session_id is None, written, dataset.container, found.shape)
 
 
