@@ -66,7 +66,9 @@ def test_kill_during_session_delete_leaves_all_or_nothing(migrated_db, delay):
     time.sleep(delay)
     kill(worker)
     connection = check_database(migrated_db)
-    session = connection.execute("SELECT pair_count FROM scrape_sessions WHERE id = ?", (ready["session_id"],)).fetchone()
+    session = connection.execute(
+        "SELECT pair_count FROM scrape_sessions WHERE id = ?", (ready["session_id"],)
+    ).fetchone()
     (pairs,) = connection.execute(
         "SELECT COUNT(*) FROM scraped_pairs WHERE session_id = ?", (ready["session_id"],)
     ).fetchone()
