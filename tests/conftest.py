@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
+# Copies of the two desktop databases in ../shared/fixtures, so a clone anywhere can run the suite.
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
 DESKTOP_FIXTURES = {"v1": FIXTURES_DIR / "desktop-v1.sql", "current": FIXTURES_DIR / "desktop-current.sql"}
 
 
@@ -53,7 +54,7 @@ def run_factory(db):
 
 
 def load_desktop_fixture(generation: str, path: Path) -> Path:
-    """Write one of the desktop databases in ../shared/fixtures to `path`."""
+    """Write one of the desktop databases (tests/fixtures, from ../shared/fixtures) to `path`."""
     connection = sqlite3.connect(path)
     try:
         connection.executescript(DESKTOP_FIXTURES[generation].read_text(encoding="utf-8"))
