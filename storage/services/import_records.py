@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from storage.exceptions import InvalidInput
 from storage.services.inputs import to_json
+from storage.services.scraping import PAIR_CORE_KEYS, check_pair_text
 
 SHAPES = ("standard", "alpaca", "chatml", "sharegpt")
 CHAT_KEYS = {
@@ -65,10 +67,10 @@ def check_text(value: Any, field: str, limit: int) -> str:
         raise RecordError(f"'{field}' must be a string, not {json_type(value)}")
     if not value.strip():
         raise RecordError(f"'{field}' is empty")
-    if len(value) > limit:
-        raise RecordError(f"'{field}' is {len(value):,} characters; the limit is {limit:,}")
-    if "\x00" in value:
-        raise RecordError(f"'{field}' contains a NUL character")
+    try:
+        check_pair_text(value, side=field, limit=limit)
+    except InvalidInput as exc:
+        raise RecordError(str(exc)) from None
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -106,7 +108,7 @@ def standard_pair(record: Any, limit: int) -> ImportedPair:
     source_url = record.get("source_url")
     if source_url is not None and not isinstance(source_url, str):
         raise RecordError(f"'source_url' must be a string, not {json_type(source_url)}")
-    extra = {k: v for k, v in record.items() if k not in ("input", "output", "source_url")}
+    extra = {k: v for k, v in record.items() if k not in PAIR_CORE_KEYS}
     return ImportedPair(input_text, output_text, source_url or None, _metadata(extra), None)
 
 
