@@ -10,12 +10,10 @@ synchronous=NORMAL. Rounds alternate between the two; medians are printed with t
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Run as a script, bench/ comes first on sys.path, where bench/logging.py would hide the standard library's.
 sys.path[:] = [str(ROOT), *(entry for entry in sys.path if Path(entry or ".").resolve() != ROOT / "bench")]
+
+from bench.scratch_django import migrated_template, setup_django  # noqa: E402
+
 TARGET_RATIO = 0.8
 
 
@@ -36,13 +37,6 @@ def make_pairs(count: int, seed: int = 7) -> list[dict]:
         answer = " ".join(rng.choices(words, k=36))
         pairs.append({"input": f"Q{i}: {question}?", "output": f"A{i}: {answer}."})
     return pairs
-
-
-def migrated_template(directory: Path) -> Path:
-    template = directory / "template.db"
-    env = {**os.environ, "FINEFOUNDRY_DB": str(template), "FINEFOUNDRY_STORAGE_ROOT": str(directory / "outputs")}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
-    return template
 
 
 def raw_ingest(db: Path, pairs: list[dict]) -> float:
@@ -88,12 +82,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="ff-bench-ingest-"))
     try:
-        os.environ["FINEFOUNDRY_DB"] = str(work / "unused.db")
-        os.environ["FINEFOUNDRY_STORAGE_ROOT"] = str(work / "outputs")
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finefoundry.settings")
-        import django
-
-        django.setup()
+        setup_django(work)
 
         template = migrated_template(work)
         pairs = make_pairs(args.pairs)

@@ -33,11 +33,12 @@ import logging  # noqa: E402
 import shutil  # noqa: E402
 import sqlite3  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+from bench.scratch_django import migrated_template, setup_django  # noqa: E402
 
 CALLER_TARGET = 3.0
 THROUGHPUT_TARGET = 20.0
@@ -80,13 +81,6 @@ class FineFoundryStyleHandler(logging.Handler):
     def close(self) -> None:
         self.connection.close()
         super().close()
-
-
-def migrated_template(directory: Path) -> Path:
-    template = directory / "template.db"
-    env = {**os.environ, "FINEFOUNDRY_DB": str(template), "FINEFOUNDRY_STORAGE_ROOT": str(directory / "outputs")}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
-    return template
 
 
 def fresh_copy(template: Path, db: Path) -> Path:
@@ -238,12 +232,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="ff-bench-logging-"))
     try:
-        os.environ["FINEFOUNDRY_DB"] = str(work / "unused.db")
-        os.environ["FINEFOUNDRY_STORAGE_ROOT"] = str(work / "outputs")
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finefoundry.settings")
-        import django
-
-        django.setup()
+        setup_django(work)
         template = migrated_template(work)
         print(f"load average at start: {os.getloadavg()[0]:.2f}; Python {sys.version.split()[0]}")
 
