@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import logging
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,23 @@ if not django_apps.ready:  # imported from plain FineFoundry code, outside a Dja
     django.setup()
 
 from django.conf import settings
-from django.db import connections
 
-from storage.exceptions import InvalidInput
+from storage.exceptions import InvalidInput, NotFound
 from storage.log_handler import DatabaseLogHandler, attach_database_handler
 from storage.models import AppLog, EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
-from storage.services import configs, dedupe, evaluations, exports, logs, merge, runs, scraping, search, storage_paths
+from storage.services import (
+    configs,
+    database_lifecycle,
+    dedupe,
+    evaluations,
+    exports,
+    logs,
+    merge,
+    runs,
+    scraping,
+    search,
+    storage_paths,
+)
 from storage.services import settings as settings_service
 from storage.services.inputs import require_int
 
@@ -144,19 +156,10 @@ def _check_db_path(db_path: str | os.PathLike | None) -> None:
         )
 
 
-_initialised = False
-
-
 def init_db(db_path: str | None = None) -> None:
-    """Create or upgrade the schema (runs pending migrations once per process)."""
-    global _initialised
+    """Create or upgrade the schema: once per database file, so also after the file was deleted (factory reset)."""
     _check_db_path(db_path)
-    if _initialised:
-        return
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
-    _initialised = True
+    database_lifecycle.ensure_schema()
 
 
 def get_db_path(project_root: str | None = None) -> str:
@@ -165,8 +168,28 @@ def get_db_path(project_root: str | None = None) -> str:
     return str(settings.FINEFOUNDRY_DB)
 
 
+def get_connection(db_path: str | None = None) -> sqlite3.Connection:
+    """This thread's sqlite3 connection (`?` placeholders, sqlite3.Row rows, Django's pragmas) for raw SQL.
+
+    On a database server (DATABASE_URL) raises RawSQLNeedsSQLite, a ValueError.
+    """
+    _check_db_path(db_path)
+    return database_lifecycle.get_connection()
+
+
 def close_all_connections() -> None:
-    connections.close_all()
+    """Let go of the database file: every connection of this process, in every thread (before deleting it)."""
+    database_lifecycle.close_all_connections()
+
+
+def get_schema_version(db_path: str | None = None) -> int:
+    _check_db_path(db_path)
+    return database_lifecycle.get_schema_version()
+
+
+def set_schema_version(version: int, db_path: str | None = None) -> None:
+    _check_db_path(db_path)
+    database_lifecycle.set_schema_version(version=version)
 
 
 # --- Settings -----------------------------------------------------------------------------
@@ -190,6 +213,48 @@ def get_all_settings(db_path: str | None = None) -> dict[str, Any]:
 def delete_setting(key: str, db_path: str | None = None) -> bool:
     _check_db_path(db_path)
     return settings_service.delete_setting(key=key)
+
+
+def get_hf_token(db_path: str | None = None) -> str:
+    _check_db_path(db_path)
+    return settings_service.get_secret_text(key=settings_service.HF_TOKEN_KEY)
+
+
+def set_hf_token(token: str, db_path: str | None = None) -> None:
+    """Store the Hugging Face token, without surrounding whitespace."""
+    _check_db_path(db_path)
+    settings_service.set_secret_text(key=settings_service.HF_TOKEN_KEY, value=token)
+
+
+def get_runpod_api_key(db_path: str | None = None) -> str:
+    _check_db_path(db_path)
+    return settings_service.get_secret_text(key=settings_service.RUNPOD_API_KEY_KEY)
+
+
+def set_runpod_api_key(api_key: str, db_path: str | None = None) -> None:
+    """Store the RunPod API key, without surrounding whitespace."""
+    _check_db_path(db_path)
+    settings_service.set_secret_text(key=settings_service.RUNPOD_API_KEY_KEY, value=api_key)
+
+
+def get_ollama_config(db_path: str | None = None) -> dict[str, Any]:
+    _check_db_path(db_path)
+    return settings_service.get_config_section(key=settings_service.OLLAMA_KEY)
+
+
+def set_ollama_config(config: dict[str, Any], db_path: str | None = None) -> None:
+    _check_db_path(db_path)
+    settings_service.set_config_section(key=settings_service.OLLAMA_KEY, config=config)
+
+
+def get_proxy_config(db_path: str | None = None) -> dict[str, Any]:
+    _check_db_path(db_path)
+    return settings_service.get_config_section(key=settings_service.PROXY_KEY)
+
+
+def set_proxy_config(config: dict[str, Any], db_path: str | None = None) -> None:
+    _check_db_path(db_path)
+    settings_service.set_config_section(key=settings_service.PROXY_KEY, config=config)
 
 
 # --- Training configs ---------------------------------------------------------------------
@@ -243,7 +308,6 @@ def create_scrape_session(
     dataset_format: str = "standard",
     metadata: dict | None = None,
     db_path: str | None = None,
-    *,
     name: str | None = None,
 ) -> int:
     _check_db_path(db_path)
@@ -296,6 +360,12 @@ def get_all_pairs(limit: int | None = None, db_path: str | None = None) -> list[
 def get_total_pair_count(db_path: str | None = None) -> int:
     _check_db_path(db_path)
     return scraping.total_pair_count()
+
+
+def get_random_prompts_for_session(session_id: int, count: int = 5, db_path: str | None = None) -> list[str]:
+    """Up to `count` input texts of the session, picked at random ([] for an unknown or empty session)."""
+    _check_db_path(db_path)
+    return scraping.random_inputs(session_id=session_id, count=count)
 
 
 # --- Search, dedupe, merge ----------------------------------------------------------------
@@ -390,8 +460,10 @@ def update_training_run(
     started_at: str | dt.datetime | None = None,
     completed_at: str | dt.datetime | None = None,
     metadata: dict | None = None,
-) -> dict:
-    run = runs.update_training_run(
+) -> dict | None:
+    """Change the given fields of a run and return it; None when there is no such run (as the desktop app)."""
+    try:
+        run = runs.update_training_run(
         run_id=run_id,
         status=status,
         output_dir=output_dir,
@@ -401,7 +473,9 @@ def update_training_run(
         started_at=started_at,
         completed_at=completed_at,
         metadata=metadata,
-    )
+        )
+    except NotFound:
+        return None
     return run_dict(run)
 
 
@@ -435,13 +509,21 @@ def get_log_count(level: str | None = None) -> int:
 
 
 def clear_logs(
+    before_date: str | dt.datetime | None = None,
     older_than_days: int | None = None,
     before: str | dt.datetime | None = None,
     level: str | None = None,
-    *,
-    before_date: str | None = None,
 ) -> int:
-    """Delete log records; `before_date` is the desktop app's name for `before`."""
+    """Delete log records (all of them when given nothing); return how many.
+
+    `before_date` is the desktop app's first argument (`clear_logs("2024-01-01")`); `before` is
+    another name for it. A number in its place is taken as `older_than_days`, as earlier versions
+    of this module had it first.
+    """
+    if isinstance(before_date, int) and not isinstance(before_date, bool):
+        if older_than_days is not None:
+            raise InvalidInput("give older_than_days once")
+        before_date, older_than_days = None, before_date
     if before_date is not None:
         if before is not None:
             raise InvalidInput("give before or before_date, not both")

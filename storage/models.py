@@ -146,7 +146,14 @@ class TrainingRun(models.Model):
         indexes = [models.Index(fields=["status"], name="idx_training_runs_status")]
 
     def __str__(self) -> str:
-        return self.name
+        # The desktop app lets a run's name be empty.
+        return self.name or "(unnamed)"
+
+    @property
+    def attempts(self) -> list[dict]:
+        """Earlier attempts of a re-run run (oldest first), as kept in its metadata."""
+        attempts = self.metadata.get("attempts") if isinstance(self.metadata, dict) else None
+        return [attempt for attempt in attempts if isinstance(attempt, dict)] if isinstance(attempts, list) else []
 
 
 class EvaluationRun(models.Model):

@@ -88,10 +88,10 @@ def test_an_allowed_status_change_goes_through_the_service(admin_client, site_da
 
 def test_a_refused_status_change_is_a_form_error_and_changes_nothing(admin_client, site_data):
     run = site_data.runs["completed"]
-    response = admin_client.post(change_url(run), form_data(run, status="running", name="renamed"))
+    response = admin_client.post(change_url(run), form_data(run, status="pending", name="renamed"))
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors["status"]
-    assert "it cannot become running" in errors[0]
+    assert "it cannot become pending" in errors[0]
     run.refresh_from_db()
     assert (run.status, run.name) == ("completed", "qwen-completed")
 

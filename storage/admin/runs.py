@@ -53,7 +53,10 @@ class TrainingRunForm(forms.ModelForm):
             allowed = {current, *runs.ALLOWED_TRANSITIONS.get(current, ())}
             # The field still accepts every status, so a refused one gets the transition message below.
             status.widget.choices = [(value, label) for value, label in TrainingRun.Status.choices if value in allowed]
-            status.help_text = "Runs move pending → running → completed, failed or cancelled; nothing else."
+            status.help_text = (
+                "Runs move pending → running → completed, failed or cancelled; a finished run may be run "
+                "again (its earlier attempt is kept below); nothing else."
+            )
 
     def clean_status(self):
         new_status = self.cleaned_data.get("status")
@@ -79,7 +82,7 @@ def loss_chart(curve: run_insights.LossCurve):
 @admin.register(TrainingRun)
 class TrainingRunAdmin(FineFoundryModelAdmin):
     form = TrainingRunForm
-    list_display = ("name", "status_column", "base_model", "dataset_column", "duration_column", "created_column")
+    list_display = ("name_column", "status_column", "base_model", "dataset_column", "duration_column", "created_column")
     list_filter = ("status", "base_model")
     search_fields = ("name", "base_model", "dataset_id")
     actions = ["mark_cancelled", "compare_runs", "delete_with_artefacts"]
@@ -119,6 +122,10 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
             # Model names and paths are long; a wide one-line input shows them whole.
             kwargs["widget"] = forms.TextInput(attrs={"class": "vTextField ff-wide"})
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    @admin.display(description="name", ordering="name")
+    def name_column(self, run: TrainingRun) -> str:
+        return str(run)
 
     @admin.display(description="status", ordering="status")
     def status_column(self, run: TrainingRun):
@@ -165,6 +172,13 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
             "log_lines_hidden": len(lines) - len(shown),
             "artefacts": run_insights.list_artefacts(run.storage_path),
             "evaluations": list(run.evaluations.all()),
+            # An attempt's error text may quote a token, like its logs.
+            "attempts": [
+                {**attempt, "error": redact(str(attempt["error"]), secrets=secret_values())}
+                if attempt.get("error")
+                else attempt
+                for attempt in run.attempts
+            ],
         }
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

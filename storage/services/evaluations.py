@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+from django.db import connections
 from django.db.models import QuerySet
 
-from storage.exceptions import NotFound
+from storage.exceptions import InvalidInput, NotFound
 from storage.models import EvaluationRun, TrainingRun
-from storage.services.inputs import optional_int, optional_text, require_int, require_json_object, require_text
+from storage.services.inputs import optional_int, optional_text, require_int, require_text, to_json
+
+
+def _without_non_finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _without_non_finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_non_finite(item) for item in value]
+    return value
+
+
+def storable_metrics(metrics: Any) -> dict:
+    """`metrics` as it will be stored: NaN and infinities kept on SQLite (JSON text, as Python's json
+    writes them and the desktop app stores them), stored as null on PostgreSQL, whose jsonb cannot hold them.
+    """
+    if not isinstance(metrics, dict):
+        raise InvalidInput(f"metrics must be a dict, not {type(metrics).__name__}")
+    to_json(metrics, name="metrics", allow_nan=True)
+    if connections["default"].vendor == "sqlite":
+        return metrics
+    return _without_non_finite(metrics)
 
 
 def save_evaluation_run(
@@ -22,7 +48,7 @@ def save_evaluation_run(
 ) -> EvaluationRun:
     require_text(base_model, name="base_model")
     require_text(benchmark, name="benchmark")
-    require_json_object(metrics, name="metrics")
+    metrics = storable_metrics(metrics)
     optional_int(training_run_id, name="training_run_id")
     optional_text(adapter_path, name="adapter_path")
     optional_int(num_samples, name="num_samples", minimum=0)

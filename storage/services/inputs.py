@@ -45,7 +45,7 @@ def optional_int(value: Any, *, name: str, minimum: int | None = None) -> int | 
 def to_json(value: Any, *, name: str, **dumps_options: Any) -> str:
     """Serialise `value` to JSON text or raise InvalidInput saying why it cannot be."""
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, **dumps_options)
+        return json.dumps(value, ensure_ascii=False, **{"allow_nan": False, **dumps_options})
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"{name} is not JSON-serialisable: {exc}") from exc
 

@@ -1,7 +1,8 @@
-"""Training runs: their life cycle (pending → running → completed | failed | cancelled) and artefacts."""
+"""Training runs: their life cycle (pending → running → completed | failed | cancelled, re-run) and artefacts."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from pathlib import Path
@@ -26,11 +27,54 @@ Status = TrainingRun.Status
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.PENDING: frozenset({Status.RUNNING}),
     Status.RUNNING: frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED}),
-    Status.COMPLETED: frozenset(),
-    Status.FAILED: frozenset(),
-    Status.CANCELLED: frozenset(),
+    # A finished run may be run again (FineFoundry's training tab re-runs the selected run);
+    # the earlier attempt is kept in metadata["attempts"] (see start_new_attempt).
+    Status.COMPLETED: frozenset({Status.RUNNING}),
+    Status.FAILED: frozenset({Status.RUNNING}),
+    Status.CANCELLED: frozenset({Status.RUNNING}),
 }
 FINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+# What an attempt's outcome leaves at the top of the run's metadata; a re-run moves it into the attempt.
+ATTEMPT_OUTCOME_KEYS = ("exit_code", "error")
+
+
+def _timestamp_text(value) -> str | None:
+    if value is None:
+        return None
+    if timezone.is_aware(value):
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(sep=" ")
+
+
+def start_new_attempt(run: TrainingRun, metadata: dict | None) -> dict:
+    """The metadata of `run` re-run from a final status: the finished attempt appended to `attempts`.
+
+    `metadata` is what the caller sent with the change (it replaces the stored metadata, as in
+    the desktop app), or None to keep the stored one; either way the attempts are kept.
+    """
+    stored = run.metadata if isinstance(run.metadata, dict) else {}
+    result = dict(stored if metadata is None else metadata)
+    attempt = {
+        "status": run.status,
+        "started_at": _timestamp_text(run.started_at),
+        "completed_at": _timestamp_text(run.completed_at),
+    }
+    for key in ATTEMPT_OUTCOME_KEYS:
+        if key in stored:
+            attempt[key] = stored[key]
+            if metadata is None:
+                result.pop(key, None)
+    earlier = stored.get("attempts")
+    result["attempts"] = [*(earlier if isinstance(earlier, list) else []), attempt]
+    return result
+
+
+def keep_attempts(run: TrainingRun, metadata: dict) -> dict:
+    """New metadata for `run` that still holds its earlier attempts (callers replace metadata whole)."""
+    stored = run.metadata if isinstance(run.metadata, dict) else {}
+    if "attempts" in stored and "attempts" not in metadata:
+        return {**metadata, "attempts": stored["attempts"]}
+    return metadata
 
 
 def check_transition(run: TrainingRun, new_status: str) -> None:
@@ -89,7 +133,8 @@ def create_training_run(
     metadata: dict | None = None,
 ) -> TrainingRun:
     """Create a pending run with its own artefact directory under the storage root."""
-    require_text(name, name="name")
+    # An empty name is stored as given, as the desktop app does (the admin shows it as "(unnamed)").
+    require_text(name, name="name", allow_empty=True)
     base_model = optional_text(base_model, name="base_model")
     dataset_source = optional_text(dataset_source, name="dataset_source")
     dataset_id = _optional_identifier(dataset_id, name="dataset_id")
@@ -168,10 +213,17 @@ def update_training_run(
         run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
         if run is None:
             raise NotFound(f"training run {run_id} does not exist")
+        if "metadata" in changes:
+            changes["metadata"] = keep_attempts(run, changes["metadata"])
         if status is not None:
             check_transition(run, status)
             changes["status"] = status
-            if status == Status.RUNNING and started is None and run.started_at is None:
+            rerun = status == Status.RUNNING and run.status in FINAL_STATUSES
+            if rerun:
+                changes["metadata"] = start_new_attempt(run, changes.get("metadata"))
+                run.completed_at = None
+                changes.setdefault("completed_at", None)
+            if status == Status.RUNNING and started is None and (rerun or run.started_at is None):
                 started = timezone.now()
             if status in FINAL_STATUSES and completed is None and run.completed_at is None:
                 completed = timezone.now()

@@ -131,11 +131,12 @@ def add_scraped_pairs(*, session_id: int, pairs: Iterable[dict]) -> int:
     if isinstance(pairs, (str, bytes, dict)) or not isinstance(pairs, Iterable):
         raise InvalidInput(f"pairs must be a list of dicts, not {type(pairs).__name__}")
     rows = pair_rows(session_id, pairs, limit=max_text_chars())
+    if not rows:
+        # Nothing to add is 0 whatever the session, as in the desktop app (which only fails on an insert).
+        return 0
     with transaction.atomic():
         if not ScrapeSession.objects.filter(pk=session_id).exists():
             raise NotFound(f"scrape session {session_id} does not exist")
-        if not rows:
-            return 0
         with connections["default"].cursor() as cursor:
             cursor.executemany(INSERT_PAIR_SQL, rows)
             cursor.execute(
@@ -232,3 +233,10 @@ def repair_pair_counts(*, using: str = "default") -> int:
 
 def total_pair_count() -> int:
     return ScrapedPair.objects.count()
+
+
+def random_inputs(*, session_id: int, count: int = 5) -> list[str]:
+    """Up to `count` input texts of a session picked at random (for trying a model); [] when it has none."""
+    require_int(session_id, name="session_id")
+    require_int(count, name="count", minimum=0)
+    return list(ScrapedPair.objects.filter(session_id=session_id).order_by("?").values_list("input_text", flat=True)[:count])

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models.functions import Now
 
+from storage.exceptions import InvalidInput
 from storage.models import SECRET_SETTING_KEYS, Setting
 from storage.services.inputs import require_text, to_json
 
@@ -28,7 +29,8 @@ def get_setting(*, key: str, default: Any = None) -> Any:
 def set_setting(*, key: str, value: Any) -> None:
     """Store `value` as JSON under `key`, creating or replacing it."""
     require_text(key, name="key")
-    encoded = to_json(value, name=f"value of setting {key!r}")
+    # NaN and infinities are kept as Python's json writes them (the column is text), as the desktop app does.
+    encoded = to_json(value, name=f"value of setting {key!r}", allow_nan=True)
     Setting.objects.update_or_create(key=key, defaults={"value": encoded, "updated_at": Now()})
 
 
@@ -40,6 +42,34 @@ def delete_setting(*, key: str) -> bool:
     require_text(key, name="key")
     deleted, _ = Setting.objects.filter(key=key).delete()
     return deleted > 0
+
+
+# The desktop app's named settings and their keys.
+HF_TOKEN_KEY = "huggingface.token"
+RUNPOD_API_KEY_KEY = "runpod.api_key"
+OLLAMA_KEY = "ollama"
+PROXY_KEY = "proxy"
+
+
+def get_secret_text(*, key: str) -> str:
+    """A token-like setting as text; "" when unset or empty."""
+    return get_setting(key=key, default="") or ""
+
+
+def set_secret_text(*, key: str, value: str) -> None:
+    """Store a token-like setting with surrounding whitespace removed (pasted tokens often carry some)."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"the value of setting {key!r} must be a string, not {type(value).__name__}")
+    set_setting(key=key, value=value.strip())
+
+
+def get_config_section(*, key: str) -> dict:
+    """A dict-valued setting (ollama, proxy); {} when unset or empty."""
+    return get_setting(key=key, default={}) or {}
+
+
+def set_config_section(*, key: str, config: dict) -> None:
+    set_setting(key=key, value=config)
 
 
 def secret_values() -> list[str]:
