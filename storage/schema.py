@@ -68,7 +68,7 @@ DESKTOP_TABLES_SQLITE = {
             base_model TEXT,
             dataset_source TEXT,
             dataset_id TEXT,
-            storage_path TEXT,
+            storage_path TEXT NOT NULL,
             output_dir TEXT,
             adapter_path TEXT,
             checkpoint_path TEXT,

@@ -143,7 +143,7 @@ def desktop_session(connection: sqlite3.Connection) -> None:
         ("r", "m", "database", str(session_id), "/tmp/x", "{}"),
     )
     run_id = cur.lastrowid
-    connection.execute("INSERT INTO training_runs (name) VALUES ('bare')")
+    connection.execute("INSERT INTO training_runs (name, storage_path) VALUES ('bare', '/tmp/bare')")
     assert connection.execute(
         "SELECT status, created_at IS NOT NULL FROM training_runs WHERE name='bare'"
     ).fetchone() == (

@@ -16,7 +16,6 @@ import threading
 import weakref
 from pathlib import Path
 
-from django.conf import settings
 from django.db import connections
 from django.db.backends.signals import connection_created
 
@@ -39,7 +38,7 @@ _schema_file: tuple[int, int] | None = None
 
 
 def _database_settings() -> dict:
-    return settings.DATABASES["default"]
+    return connections["default"].settings_dict
 
 
 def _is_sqlite() -> bool:
