@@ -32,11 +32,12 @@ def validate_config(config: Any) -> tuple[bool, str]:
 
 
 def train_target_of(config: dict) -> str | None:
-    meta = config.get("meta")
-    if isinstance(meta, dict):
-        target = meta.get("train_target", "")
-        return target if isinstance(target, str) else str(target)
-    return None
+    """The target a config is listed under: "" without one (as the desktop app stores it), None if meta is malformed."""
+    meta = config.get("meta") or {}
+    if not isinstance(meta, dict):
+        return None
+    target = meta.get("train_target", "")
+    return target if isinstance(target, str) else str(target)
 
 
 def save_training_config(*, name: str, config: dict) -> TrainingConfig:
