@@ -1,9 +1,11 @@
-"""FineFoundry's `db` module, backed by Django: port FineFoundry code by changing one import.
+"""FineFoundry's `db` package, backed by Django: FineFoundry code runs on it unchanged.
 
-    from storage import api as db
+    from storage import api as db          # in this project
+    import db                              # FineFoundry, with storage/compat on sys.path
 
-Same function names, arguments and return shapes (plain ints, strings, lists and dicts).
-Differences, all on purpose:
+Same function names, positional order, defaults and return shapes (plain ints, strings, lists
+and dicts); storage/compat/db offers them under FineFoundry's module paths. The differences, all
+on purpose, are listed in README.md ("Python API"); the main ones:
 - Bad input raises ValueError (storage.exceptions.*) naming the problem, and writes nothing.
 - Timestamps come back as UTC text `YYYY-MM-DD HH:MM:SS[.ffffff]`, whichever of the two desktop
   formats the row was stored in, so they sort correctly as strings.
@@ -464,15 +466,15 @@ def update_training_run(
     """Change the given fields of a run and return it; None when there is no such run (as the desktop app)."""
     try:
         run = runs.update_training_run(
-        run_id=run_id,
-        status=status,
-        output_dir=output_dir,
-        adapter_path=adapter_path,
-        checkpoint_path=checkpoint_path,
-        logs=logs,
-        started_at=started_at,
-        completed_at=completed_at,
-        metadata=metadata,
+            run_id=run_id,
+            status=status,
+            output_dir=output_dir,
+            adapter_path=adapter_path,
+            checkpoint_path=checkpoint_path,
+            logs=logs,
+            started_at=started_at,
+            completed_at=completed_at,
+            metadata=metadata,
         )
     except NotFound:
         return None

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from storage import api
-from storage.exceptions import InvalidInput, InvalidTransition, NotFound, UnsafePath
+from storage.exceptions import InvalidInput, InvalidTransition, UnsafePath
 from storage.models import EvaluationRun, TrainingRun
 
 pytestmark = pytest.mark.django_db

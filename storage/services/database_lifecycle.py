@@ -10,6 +10,7 @@ descriptor of it drops the process's POSIX locks).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -95,10 +96,8 @@ def get_connection() -> sqlite3.Connection:
 
 
 def _close_quietly(connection: sqlite3.Connection) -> None:
-    try:
+    with contextlib.suppress(sqlite3.Error):
         connection.close()
-    except sqlite3.Error:
-        pass
 
 
 # --- Letting go of the file ------------------------------------------------------------------

@@ -239,4 +239,6 @@ def random_inputs(*, session_id: int, count: int = 5) -> list[str]:
     """Up to `count` input texts of a session picked at random (for trying a model); [] when it has none."""
     require_int(session_id, name="session_id")
     require_int(count, name="count", minimum=0)
-    return list(ScrapedPair.objects.filter(session_id=session_id).order_by("?").values_list("input_text", flat=True)[:count])
+    return list(
+        ScrapedPair.objects.filter(session_id=session_id).order_by("?").values_list("input_text", flat=True)[:count]
+    )

@@ -171,7 +171,9 @@ def test_a_fresh_database_has_finefoundrys_schema_where_it_is_stricter(tmp_path,
             assert keys == spec["foreign_keys"], table
             indexes = {row[1] for row in check.execute(f"PRAGMA index_list({table})")}
             assert set(spec["indexes"]) <= indexes, table  # ours may add indexes
-        assert check.execute("SELECT \"notnull\" FROM pragma_table_info('training_runs') WHERE name = 'storage_path'").fetchone() == (1,)
+        assert check.execute(
+            "SELECT \"notnull\" FROM pragma_table_info('training_runs') WHERE name = 'storage_path'"
+        ).fetchone() == (1,)
 
 
 def test_get_connection_on_a_database_server_says_raw_sql_needs_sqlite(db, monkeypatch):

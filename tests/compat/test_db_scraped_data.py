@@ -58,7 +58,10 @@ def test_add_scraped_pairs_counts_what_it_stored_and_skips_pairs_missing_a_side(
 def test_whitespace_only_sides_are_skipped_a_deliberate_difference(ff):
     # FineFoundry keeps {"input": "  ", ...} (it only skips empty strings); we skip it: a blank side trains nothing.
     session_id = ff.scraped_data.create_scrape_session("test")
-    assert ff.scraped_data.add_scraped_pairs(session_id, [{"input": "  ", "output": "A"}, {"input": "Q", "output": "\n"}]) == 0
+    assert (
+        ff.scraped_data.add_scraped_pairs(session_id, [{"input": "  ", "output": "A"}, {"input": "Q", "output": "\n"}])
+        == 0
+    )
 
 
 def test_add_nothing_to_an_unknown_session_is_zero_and_adding_pairs_to_it_is_refused(ff):

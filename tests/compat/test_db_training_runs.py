@@ -73,7 +73,9 @@ def test_listing_filters_pages_and_latest(ff):
 def test_the_local_training_flow_of_helpers_training(ff):
     run = make_run(ff)
     assert ff.training_runs.update_training_run(run["id"], status="pending")["status"] == "pending"
-    running = ff.training_runs.update_training_run(run["id"], status="running", started_at=dt.datetime.now().isoformat())
+    running = ff.training_runs.update_training_run(
+        run["id"], status="running", started_at=dt.datetime.now().isoformat()
+    )
     assert running["status"] == "running" and running["started_at"]
     done = ff.training_runs.update_training_run(
         run["id"],
@@ -91,7 +93,10 @@ def test_a_failed_run_can_be_run_again_and_keeps_the_failed_attempt(ff):
     run = make_run(ff)
     ff.training_runs.update_training_run(run["id"], status="running", started_at="2025-01-01T10:00:00")
     failed = ff.training_runs.update_training_run(
-        run["id"], status="failed", completed_at="2025-01-01T10:05:00", metadata={"exit_code": 137, "error": "OOM or killed"}
+        run["id"],
+        status="failed",
+        completed_at="2025-01-01T10:05:00",
+        metadata={"exit_code": 137, "error": "OOM or killed"},
     )
     rerun = ff.training_runs.update_training_run(run["id"], status="running", started_at="2025-01-02T09:00:00")
     assert rerun["status"] == "running" and rerun["completed_at"] is None
@@ -138,7 +143,9 @@ def test_other_transitions_are_still_refused(ff):
 def test_the_run_page_shows_earlier_attempts(ff, admin_client):
     run = make_run(ff)
     ff.training_runs.update_training_run(run["id"], status="running")
-    ff.training_runs.update_training_run(run["id"], status="failed", metadata={"exit_code": 137, "error": "OOM or killed"})
+    ff.training_runs.update_training_run(
+        run["id"], status="failed", metadata={"exit_code": 137, "error": "OOM or killed"}
+    )
     url = reverse("admin:storage_trainingrun_change", args=[run["id"]])
     assert 'id="run-attempts"' not in admin_client.get(url).content.decode()
     ff.training_runs.update_training_run(run["id"], status="running")

@@ -15,7 +15,9 @@ import pytest
 
 from .conftest import import_db_package
 
-CALLS = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "finefoundry_db_calls.json").read_text())["calls"]
+CALLS = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "finefoundry_db_calls.json").read_text())[
+    "calls"
+]
 
 
 def test_the_fixture_covers_finefoundrys_application_code():
