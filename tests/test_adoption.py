@@ -68,7 +68,14 @@ def test_adoption_brings_both_generations_to_the_same_schema(tmp_path):
         adopted[generation] = {table: columns(db, table) for table in DESKTOP_TABLE_NAMES}
     fresh = tmp_path / "fresh.db"
     assert manage(fresh, "migrate", "--no-input").returncode == 0
-    assert adopted["v1"] == adopted["current"] == {table: columns(fresh, table) for table in DESKTOP_TABLE_NAMES}
+    fresh_columns = {table: columns(fresh, table) for table in DESKTOP_TABLE_NAMES}
+    # A fresh database has FineFoundry's init_db() NOT NULL on storage_path; adopted tables keep their own DDL.
+    assert ("storage_path", "TEXT", 1, None, 0) in fresh_columns["training_runs"]
+    fresh_columns["training_runs"] = [
+        (name, kind, 0, default, pk) if name == "storage_path" else (name, kind, notnull, default, pk)
+        for name, kind, notnull, default, pk in fresh_columns["training_runs"]
+    ]
+    assert adopted["v1"] == adopted["current"] == fresh_columns
 
 
 def test_legacy_index_names_exist_after_adoption(desktop_db):
