@@ -34,6 +34,7 @@ from storage.models import ScrapedPair, ScrapeSession
 from storage.services.atomic_files import atomic_output, atomic_outputs
 from storage.services.export_formats import FORMATS, ExportFormat
 from storage.services.inputs import require_int, require_text
+from storage.services.protected_paths import refuse_protected_target
 
 __all__ = [
     "FORMATS",
@@ -297,6 +298,8 @@ def export_sessions(
         names = list(parts)
         paths = [part_path(target, name, plan.format) for name in names]
         choose = SplitChooser(list(split_sizes(plan.total, parts).values()), seed)
+    for path in paths:
+        refuse_protected_target(path, action="export to")
     with atomic_outputs(paths, overwrite=overwrite) as handles:
         counts = _write(plan, handles, choose, progress)
     files = [ExportedFile(path, count, name) for path, count, name in zip(paths, counts, names, strict=True)]
