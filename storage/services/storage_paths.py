@@ -165,11 +165,15 @@ def delete_directory(stored: str, *, owner: int, commit: Callable[[], None]) -> 
     parts = parts_below_root(stored)
     with open_root() as root_fd:
         parent_fd = open_parent(root_fd, parts, stored=stored)
-        directory_fd = None if parent_fd is None else open_below(parent_fd, parts[-1], stored=stored)
+        try:
+            directory_fd = None if parent_fd is None else open_below(parent_fd, parts[-1], stored=stored)
+        except BaseException:
+            os.close(parent_fd)
+            raise
         if directory_fd is None:
             if parent_fd is not None:
                 os.close(parent_fd)
-            commit()
+            commit()  # nothing on disk to delete
             return
         try:
             fcntl.flock(directory_fd, fcntl.LOCK_EX)
