@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from storage import api
 from storage.exceptions import InvalidInput, InvalidTransition, UnsafePath
@@ -211,7 +212,7 @@ def test_delete_refuses_a_path_through_a_symlinked_directory(storage_root, victi
     run = make_run()
     (storage_root / "link").symlink_to(victim.parent, target_is_directory=True)
     set_storage_path(run["id"], str(storage_root / "link" / "precious"))
-    with pytest.raises(UnsafePath, match="outside the storage root"):
+    with pytest.raises(UnsafePath, match="'link' in it is a symbolic link"):
         api.delete_training_run(run["id"])
     assert (victim / "keep.txt").exists()
 
@@ -257,3 +258,23 @@ def test_create_training_run_rejects_bad_input_and_leaves_no_directory(storage_r
         api.create_training_run(*args)
     assert list(storage_root.iterdir()) == []
     assert TrainingRun.objects.count() == 0
+
+
+def test_a_row_delete_that_fails_puts_the_directory_back(storage_root):
+    run = make_run()
+    path = Path(run["storage_path"])
+    (path / "outputs" / "adapter.safetensors").write_bytes(b"weights")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TRIGGER refuse_run_delete BEFORE DELETE ON training_runs BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+    with pytest.raises(DatabaseError, match="refused"):
+        api.delete_training_run(run["id"])
+    assert (path / "outputs" / "adapter.safetensors").read_bytes() == b"weights"
+    assert api.get_training_run(run["id"]) is not None
+    assert [p.name for p in storage_root.iterdir() if p.name.startswith(".deleting-")] == []
+
+
+def test_the_platform_removes_trees_through_descriptors():
+    # storage_paths.delete_directory relies on it: rmtree(dir_fd=...) never follows a swapped-in symlink.
+    assert shutil.rmtree.avoids_symlink_attacks

@@ -160,7 +160,7 @@ IMPORT_CASES = [
         "surrogate.jsonl",
         b'{"input": "\\ud800", "output": "a"}\n',
         [],
-        "'input' contains an unpaired surrogate",
+        "'input' contains a lone surrogate (U+D800)",
     ),
     (
         "deeply nested record",

@@ -99,15 +99,15 @@ def age(path: Path, *, hours: float) -> None:
 
 def test_a_directory_without_a_run_is_quarantined_never_deleted(storage_root, run_factory):
     run_factory()
-    stray = storage_root / "old_experiment_20240101"
+    stray = storage_root / "old_experiment_20240101_093000"
     (stray / "outputs").mkdir(parents=True)
     (stray / "outputs" / "adapter.safetensors").write_bytes(b"weights")
     age(stray, hours=3)
-    fresh = storage_root / "being_created_right_now"
-    fresh.mkdir()
+    fresh = storage_root / "being_created_20240101_093000"
+    (fresh / "outputs").mkdir(parents=True)
     out, _ = failing_doctor("--check", "orphan-directories")
     assert f"directory {stray} belongs to no training run" in out
-    assert "being_created_right_now" not in out
+    assert "being_created" not in out
     out = run_doctor("--fix", "--check", "orphan-directories")
     moved = storage_root / ".quarantine" / stray.name
     assert f"moved to {moved}" in out
@@ -115,6 +115,32 @@ def test_a_directory_without_a_run_is_quarantined_never_deleted(storage_root, ru
     assert not stray.exists()
     assert fresh.is_dir()
     run_doctor("--check", "orphan-directories")
+
+
+def test_a_project_folder_as_storage_root_keeps_everything_that_is_not_a_run_directory(storage_root, run_factory):
+    run_factory()
+    project = {
+        ".git": "objects",
+        ".venv": "bin",
+        "src": "db",
+        "notes_20240101_093000": "drafts",  # run-shaped name, but none of outputs/, checkpoints/, logs/
+        "old_20240101": "outputs",  # has outputs/, but not the <name>_<YYYYMMDD_HHMMSS> name
+    }
+    for name, sub in project.items():
+        (storage_root / name / sub).mkdir(parents=True)
+        (storage_root / name / sub / "file").write_text(name)
+        age(storage_root / name, hours=3)
+    stray = storage_root / "llama_20240101_093000_123456"
+    (stray / "logs").mkdir(parents=True)
+    age(stray, hours=3)
+    out = run_doctor("--fix", "--check", "orphan-directories")
+    for name, sub in project.items():
+        assert f"{storage_root / name}: left alone: not a run directory" in out
+        assert (storage_root / name / sub / "file").read_text() == name
+    assert f"directory {stray} belongs to no training run" in out
+    assert (storage_root / ".quarantine" / stray.name / "logs").is_dir()
+    assert sorted(p.name for p in (storage_root / ".quarantine").iterdir()) == [stray.name]
+    assert "Fixed 1 problem(s)." in out and "No problems left." in out
 
 
 def test_a_missing_run_directory_is_recreated_inside_the_root(run_factory):

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils.html import escape
 
 from storage import api
-from storage.exceptions import InvalidTransition, NotFound, UnsafePath
+from storage.exceptions import InvalidInput, InvalidTransition, NotFound, StorageError, UnsafePath
 from storage.models import TrainingRun
 from storage.schema import DESKTOP_TABLE_NAMES
 
@@ -92,9 +93,150 @@ API_CASES = {
 @pytest.mark.parametrize("case", sorted(API_CASES))
 def test_api_refuses_bad_input_and_changes_nothing(world, case):
     before = world.state()
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(StorageError) as error:
         API_CASES[case](world)
     assert str(error.value).strip()
+    assert world.state() == before
+
+
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+BIG = 2**63
+DEEP = nested(100_000)
+ok_pair = {"input": "q", "output": "a"}
+# Pairs are counted from 0, as everywhere in the API's messages.
+# Inputs that used to escape as raw OverflowError, RecursionError, UnicodeEncodeError or IntegrityError.
+RAW_ERROR_CASES = {
+    "pair text with a lone surrogate": (
+        lambda w: api.add_scraped_pairs(w.session.pk, [ok_pair, ok_pair, {"input": "caf\udce9", "output": "a"}]),
+        r"pair 2: 'input' contains a lone surrogate \(U\+DCE9\)",
+    ),
+    "pair output with a lone surrogate": (
+        lambda w: api.add_scraped_pairs(w.session.pk, [{"input": "é", "output": "\ud800"}]),
+        "pair 0: 'output' contains a lone surrogate",
+    ),
+    "pair source_url with a lone surrogate": (
+        lambda w: api.add_scraped_pairs(w.session.pk, [{**ok_pair, "source_url": "https://x/\ud800"}]),
+        "pair 0: 'source_url' contains a lone surrogate",
+    ),
+    "pair metadata with a lone surrogate": (
+        lambda w: api.add_scraped_pairs(w.session.pk, [{**ok_pair, "note": "\udfff"}]),
+        "pair 0 metadata contains a lone surrogate",
+    ),
+    "session source with a lone surrogate": (lambda w: api.create_scrape_session("\ud800"), "lone surrogate"),
+    "setting key with a lone surrogate": (lambda w: api.set_setting("k\ud800", 1), "lone surrogate"),
+    "setting value with a lone surrogate": (lambda w: api.set_setting("k", "\ud800"), "lone surrogate"),
+    "session metadata nested 100,000 deep": (
+        lambda w: api.create_scrape_session("x", metadata={"a": DEEP}),
+        "nested more than 100 levels deep",
+    ),
+    "pair metadata nested 100,000 deep": (
+        lambda w: api.add_scraped_pairs(w.session.pk, [{**ok_pair, "n": DEEP}]),
+        "pair 0 metadata is nested more than 100 levels deep",
+    ),
+    "setting nested 100,000 deep": (lambda w: api.set_setting("k", DEEP), "nested more than 100 levels"),
+    "config nested 100,000 deep": (
+        lambda w: api.save_training_config("c.json", {"hp": DEEP}),
+        "nested more than 100 levels",
+    ),
+    "run hp nested 100,000 deep": (
+        lambda w: api.create_training_run("n", "m", "database", "1", hp={"a": DEEP}),
+        "hp is nested more than 100 levels",
+    ),
+    "run metadata nested 100,000 deep": (
+        lambda w: api.update_training_run(w.run.pk, metadata={"a": DEEP}),
+        "metadata is nested more than 100 levels",
+    ),
+    "evaluation metrics nested 100,000 deep": (
+        lambda w: api.save_evaluation_run(base_model="m", benchmark="b", metrics={"a": DEEP}),
+        "metrics is nested more than 100 levels",
+    ),
+    "run id 2**63": (lambda w: api.get_training_run(BIG), "run_id must be at most 9223372036854775807"),
+    "run id 10**5000": (lambda w: api.delete_training_run(10**5000), "run_id must be at most .* a number of"),
+    "session id 2**63": (lambda w: api.delete_scrape_session(BIG), "session_id must be at most"),
+    "pairs to session 2**63": (lambda w: api.add_scraped_pairs(BIG, [ok_pair]), "session_id must be at most"),
+    "evaluation id 2**63": (lambda w: api.get_evaluation_run(BIG), "eval_id must be at most"),
+    "pairs limit 2**63": (lambda w: api.get_pairs_for_session(w.session.pk, limit=BIG), "limit must be at most"),
+    "pairs offset 2**63": (lambda w: api.get_pairs_for_session(w.session.pk, offset=BIG), "offset must be at most"),
+    "sessions limit 2**63": (lambda w: api.list_scrape_sessions(limit=BIG), "limit must be at most"),
+    "logs limit 2**63": (lambda w: api.get_logs(limit=BIG), "limit must be at most"),
+    "search offset 2**63": (lambda w: api.search_pairs("question", offset=BIG), "offset must be at most"),
+    "runs by model limit 2**63": (lambda w: api.get_runs_by_model("m", limit=BIG), "limit must be at most"),
+    "merge with session 2**63": (lambda w: api.merge_sessions([w.session.pk, BIG]), "at most"),
+    "dedupe session 2**63": (lambda w: api.dedupe_session(BIG), "at most"),
+    "clear logs older than 10**9 days": (
+        lambda w: api.clear_logs(older_than_days=10**9),
+        "older_than_days must be at most",
+    ),
+    "clear logs older than 999,999,999 days": (
+        lambda w: api.clear_logs(older_than_days=999_999_999),
+        "older_than_days must be at most",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RAW_ERROR_CASES))
+def test_api_refuses_what_used_to_raise_raw_errors(world, case):
+    call, message = RAW_ERROR_CASES[case]
+    before = world.state()
+    with pytest.raises(InvalidInput, match=message):
+        call(world)
+    assert world.state() == before
+
+
+def test_big_json_integers_are_data_and_kept_exactly(world):
+    # JSON itself has no integer limit, and the desktop app reads these columns with json.loads.
+    api.set_setting("big", {"n": BIG * 4})
+    assert api.get_setting("big") == {"n": BIG * 4}
+    session = api.create_scrape_session("x", metadata={"n": BIG})
+    assert api.add_scraped_pairs(session, [{**ok_pair, "n": -BIG * 2}]) == 1
+    assert api.get_scrape_session(session)["metadata"] == {"n": BIG}
+    assert api.get_pairs_for_session(session)[0]["n"] == -BIG * 2
+
+
+def loop(root: Path) -> str:
+    (root / "loop").symlink_to(root / "loop")
+    return str(root / "loop" / "run_20240101_093000")
+
+
+ODD_STORAGE_PATHS = {
+    "a NUL byte": (lambda root: str(root / "run\x00_20240101_093000"), "contains a NUL character"),
+    "a component over 255 bytes": (lambda root: str(root / ("é" * 128)), "longer than 255 bytes"),
+    "a symlink loop": (loop, "'loop' in it is a symbolic link"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ODD_STORAGE_PATHS))
+def test_odd_storage_paths_are_refused_as_unsafe_everywhere(world, admin_client, storage_root, case):
+    make_path, message = ODD_STORAGE_PATHS[case]
+    TrainingRun.objects.filter(pk=world.run.pk).update(storage_path=make_path(storage_root))
+    before = world.state()
+    with pytest.raises(UnsafePath, match=message):
+        api.delete_training_run(world.run.pk)
+    assert world.state() == before
+
+    pages = f"/admin/storage/trainingrun/{world.run.pk}/"
+    change = admin_client.get(pages + "change/")
+    assert change.status_code == 200 and escape(message) in change.content.decode()
+    delete = admin_client.get(pages + "delete/")
+    assert delete.status_code == 200 and "cannot be deleted with its artefacts" in delete.content.decode()
+    confirmed = admin_client.post(pages + "delete/", {"post": "yes"}, follow=True)
+    assert confirmed.status_code == 200 and "Run kept, nothing deleted" in confirmed.content.decode()
+    action = admin_client.post(
+        "/admin/storage/trainingrun/",
+        {"action": "delete_with_artefacts", "_selected_action": [world.run.pk], "post": "yes"},
+        follow=True,
+    )
+    assert action.status_code == 200 and "kept:" in action.content.decode()
+    listing = admin_client.post(
+        "/admin/storage/trainingrun/", {"action": "delete_with_artefacts", "_selected_action": [world.run.pk]}
+    )
+    assert listing.status_code == 200
     assert world.state() == before
 
 
@@ -229,7 +371,7 @@ def test_commands_refuse_bad_input_and_change_nothing(world, case):
 
 
 def test_the_suite_covers_at_least_forty_cases():
-    total = len(API_CASES) + len(ADMIN_FORM_CASES) + len(COMMAND_CASES)
+    total = len(API_CASES) + len(RAW_ERROR_CASES) + len(ADMIN_FORM_CASES) + len(COMMAND_CASES)
     assert total >= 40
 
 

@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from storage.admin.charts import Series, line_chart
 from storage.admin.display import PrettyJSONField, pretty_json, status_badge
 from storage.admin.model_admin import FineFoundryModelAdmin
-from storage.exceptions import InvalidTransition, StorageError, UnsafePath
+from storage.exceptions import InvalidTransition, StorageError
 from storage.fields import SortableTimestamp
 from storage.models import TrainingRun
 from storage.redaction import redact
@@ -217,12 +217,12 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
             context["artefacts"] = run_insights.list_artefacts(run.storage_path)
             if run.storage_path:
                 try:
-                    storage_paths.check_deletable(run.storage_path)
-                except UnsafePath as exc:
+                    storage_paths.checked_run_path(run.storage_path)
+                except StorageError as exc:
                     context["delete_refused"] = str(exc)
         try:
             return super().delete_view(request, object_id, extra_context=context)
-        except UnsafePath as exc:
+        except StorageError as exc:
             self.message_user(request, f"Run kept, nothing deleted: {exc}", messages.ERROR)
             return redirect("admin:storage_trainingrun_change", object_id)
 
@@ -275,7 +275,7 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
         for run in selected:
             try:
                 runs.delete_training_run(run_id=run.pk, delete_files=True)
-            except UnsafePath as exc:
+            except StorageError as exc:
                 self.message_user(request, f"{run.name} kept: {exc}", messages.ERROR)
             else:
                 self.log_deletions(request, [run])

@@ -69,6 +69,8 @@ class Finding:
     fixable: bool = True
     fixed: bool = False
     action: str = ""
+    # Worth saying, not a problem: it neither fails doctor nor counts as fixed.
+    note: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ class CheckReport:
 
     @property
     def unresolved(self) -> list[Finding]:
-        return [finding for finding in self.findings if not finding.fixed]
+        return [finding for finding in self.findings if not finding.fixed and not finding.note]
 
 
 class Skipped(Exception):
@@ -242,21 +244,65 @@ def check_stuck_runs(context: DoctorContext) -> list[Finding]:
 def _run_directories() -> dict[Path, TrainingRun]:
     directories = {}
     for run in TrainingRun.objects.exclude(storage_path__isnull=True).exclude(storage_path="").order_by("id"):
-        directories[storage_paths.resolve_stored_path(run.storage_path).resolve()] = run
+        try:
+            directory = os.path.realpath(storage_paths.resolve_stored_path(run.storage_path))
+        except ValueError:
+            continue  # a NUL byte: it names no directory
+        directories[Path(directory)] = run
     return directories
+
+
+@register_check("interrupted-deletes", "No run deletion was left half done")
+def check_interrupted_deletes(context: DoctorContext) -> list[Finding]:
+    """A delete killed between moving the directory aside and deleting the row leaves `.deleting-<id>-*`.
+
+    While the run's row exists the files are its artefacts: they go back. Without the row the
+    delete had finished its database part; the files belong to no run and go to quarantine.
+    """
+    root = Path(settings.FINEFOUNDRY_STORAGE_ROOT)
+    if not root.is_dir():
+        return []
+    findings = []
+    with storage_paths.open_root() as root_fd:
+        for entry in sorted(root.iterdir()):
+            if not entry.name.startswith(storage_paths.DELETING_PREFIX) or entry.is_symlink() or not entry.is_dir():
+                continue
+            if storage_paths.is_locked(root_fd, entry.name):
+                continue  # a delete is running right now
+            match = storage_paths.DELETING_NAME.fullmatch(entry.name)
+            run = TrainingRun.objects.filter(pk=int(match[1])).first() if match else None
+            if run is not None and run.storage_path:
+                finding = Finding(f"run {run.pk} ({run.name}): a killed delete left its artefacts in {entry}")
+                if context.fix:
+                    try:
+                        finding.action = storage_paths.restore_moved_aside(entry.name, stored=run.storage_path)
+                        finding.fixed = True
+                    except StorageError as exc:
+                        finding.fixable, finding.action = False, str(exc)
+            else:
+                finding = Finding(f"directory {entry} was left by a delete whose run is gone")
+                if context.fix:
+                    destination = _quarantine(root, entry)
+                    finding.fixed, finding.action = True, f"moved to {destination} (delete it there once you are sure)"
+            findings.append(finding)
+    return findings
 
 
 @register_check("orphan-directories", "Every directory in the storage root belongs to a run")
 def check_orphan_directories(context: DoctorContext) -> list[Finding]:
+    """Quarantine run-shaped directories no run points at; anything else (.git, src/, ...) is left alone."""
     root = Path(settings.FINEFOUNDRY_STORAGE_ROOT)
     if not root.is_dir():
         return []
     known = _run_directories()
     findings = []
     for entry in sorted(root.iterdir()):
-        if entry.name == QUARANTINE_DIRECTORY or not entry.is_dir() or entry.is_symlink():
+        if entry.name == QUARANTINE_DIRECTORY or entry.name.startswith(storage_paths.DELETING_PREFIX):
             continue
-        if entry.resolve() in known:
+        if not entry.is_dir() or entry.is_symlink() or entry.resolve() in known:
+            continue
+        if not storage_paths.looks_like_run_directory(entry):
+            findings.append(Finding(f"{entry}: left alone: not a run directory", note=True))
             continue
         age = context.now - dt.datetime.fromtimestamp(entry.stat().st_mtime, tz=dt.UTC)
         if age < ORPHAN_GRACE:
@@ -284,9 +330,15 @@ def _quarantine(root: Path, entry: Path) -> Path:
 @register_check("missing-directories", "Every run's directory exists")
 def check_missing_directories(context: DoctorContext) -> list[Finding]:
     root = Path(settings.FINEFOUNDRY_STORAGE_ROOT).resolve()
+    # Runs whose artefacts a killed delete left aside are interrupted-deletes' to put back, not to recreate empty.
+    moved_aside = {
+        int(match[1])
+        for entry in (root.iterdir() if root.is_dir() else ())
+        if (match := storage_paths.DELETING_NAME.fullmatch(entry.name))
+    }
     findings = []
     for directory, run in _run_directories().items():
-        if directory.is_dir():
+        if directory.is_dir() or run.pk in moved_aside:
             continue
         inside = root in directory.parents
         finding = Finding(

@@ -102,6 +102,31 @@ def _csv_renderer(system_prompt: str | None) -> Render:
     return render
 
 
+# OWASP's CSV injection list: a cell starting with one of these may run as a formula in a spreadsheet.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class FormulaCells:
+    """Counts the cells of a CSV export a spreadsheet could run as formulas; with excel_safe, defuses them.
+
+    The dataset stays exact unless asked: a training text may well start with '-' or '='. With
+    excel_safe such a cell gets a leading apostrophe, which spreadsheets read as "this is text".
+    """
+
+    def __init__(self, *, excel_safe: bool = False):
+        self.excel_safe = excel_safe
+        self.count = 0
+
+    def cell(self, text: str) -> str:
+        if not text.startswith(FORMULA_PREFIXES):
+            return text
+        self.count += 1
+        return "'" + text if self.excel_safe else text
+
+    def wrap(self, render: Render) -> Render:
+        return lambda i, o: render(self.cell(i), self.cell(o))
+
+
 NDJSON = "application/x-ndjson"
 CSV_HEADER = "input,output\r\n"
 

@@ -23,7 +23,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -32,8 +32,9 @@ from django.db.models import Max
 from storage.exceptions import InvalidInput, NotFound, StorageError
 from storage.models import ScrapedPair, ScrapeSession
 from storage.services.atomic_files import atomic_output, atomic_outputs
-from storage.services.export_formats import FORMATS, ExportFormat
+from storage.services.export_formats import FORMATS, ExportFormat, FormulaCells
 from storage.services.inputs import require_int, require_text
+from storage.services.protected_paths import refuse_protected_target
 
 __all__ = [
     "FORMATS",
@@ -99,6 +100,12 @@ class ExportPlan:
     system_prompt: str | None
     last_pair_id: int
     total: int
+    formula_cells: FormulaCells = field(default_factory=FormulaCells)
+
+    def renderer(self) -> Callable[[str, str], str]:
+        """The format's renderer; for CSV, counting (and with excel_safe defusing) formula-like cells."""
+        render = self.format.renderer(self.system_prompt)
+        return self.formula_cells.wrap(render) if self.format.name == "csv" else render
 
     def pairs(self) -> Iterator[tuple[str, str]]:
         """Yield (input, output) of every pair, session by session, each in stored order."""
@@ -115,7 +122,7 @@ class ExportPlan:
 
     def chunks(self, *, progress: Progress | None = None) -> Iterator[str]:
         """Yield the export file's text in chunks of about CHUNK_CHARS."""
-        body = FileBody(self.format, self.format.renderer(self.system_prompt))
+        body = FileBody(self.format, self.renderer())
         done = 0
         for input_text, output_text in self.pairs():
             chunk = body.add(input_text, output_text)
@@ -129,9 +136,13 @@ class ExportPlan:
             progress(done, self.total)
 
 
-def plan_export(*, session_ids: list[int], fmt: str, system_prompt: str | None = None) -> ExportPlan:
+def plan_export(
+    *, session_ids: list[int], fmt: str, system_prompt: str | None = None, excel_safe: bool = False
+) -> ExportPlan:
     """Check what is asked and note which pairs the export covers; raise before anything is written."""
     spec = export_format(fmt)
+    if excel_safe and fmt != "csv":
+        raise InvalidInput(f"excel-safe applies to csv only, not {fmt}")
     if system_prompt is not None:
         require_text(system_prompt, name="system prompt")
         if not spec.takes_system_prompt:
@@ -141,7 +152,7 @@ def plan_export(*, session_ids: list[int], fmt: str, system_prompt: str | None =
     pairs = ScrapedPair.objects.filter(session_id__in=session_ids)
     last_pair_id = pairs.aggregate(last=Max("id"))["last"] or 0
     total = pairs.filter(id__lte=last_pair_id).count()
-    return ExportPlan(session_ids, spec, system_prompt, last_pair_id, total)
+    return ExportPlan(session_ids, spec, system_prompt, last_pair_id, total, FormulaCells(excel_safe=excel_safe))
 
 
 class FileBody:
@@ -177,10 +188,16 @@ class FileBody:
 
 
 def iter_export_chunks(
-    *, session_ids: list[int], fmt: str, system_prompt: str | None = None, progress: Progress | None = None
+    *,
+    session_ids: list[int],
+    fmt: str,
+    system_prompt: str | None = None,
+    excel_safe: bool = False,
+    progress: Progress | None = None,
 ) -> Iterator[str]:
     """Check the request now, then return an iterator over the export file's text (for streaming responses)."""
-    return plan_export(session_ids=session_ids, fmt=fmt, system_prompt=system_prompt).chunks(progress=progress)
+    plan = plan_export(session_ids=session_ids, fmt=fmt, system_prompt=system_prompt, excel_safe=excel_safe)
+    return plan.chunks(progress=progress)
 
 
 # --- Splits -------------------------------------------------------------------------------
@@ -269,6 +286,8 @@ class ExportResult:
     format: str
     count: int
     files: list[ExportedFile]
+    # CSV cells starting like a formula (=, +, -, @, tab, CR); prefixed with ' when excel_safe.
+    formula_cells: int = 0
 
 
 def export_sessions(
@@ -280,10 +299,11 @@ def export_sessions(
     split: Mapping[str, float] | None = None,
     seed: int | None = None,
     overwrite: bool = False,
+    excel_safe: bool = False,
     progress: Progress | None = None,
 ) -> ExportResult:
     """Export the sessions' pairs to one file, or to one file per part of a split; nothing is left half-written."""
-    plan = plan_export(session_ids=session_ids, fmt=fmt, system_prompt=system_prompt)
+    plan = plan_export(session_ids=session_ids, fmt=fmt, system_prompt=system_prompt, excel_safe=excel_safe)
     target = Path(output_path)
     if split is None:
         if seed is not None:
@@ -297,14 +317,16 @@ def export_sessions(
         names = list(parts)
         paths = [part_path(target, name, plan.format) for name in names]
         choose = SplitChooser(list(split_sizes(plan.total, parts).values()), seed)
+    for path in paths:
+        refuse_protected_target(path, action="export to")
     with atomic_outputs(paths, overwrite=overwrite) as handles:
         counts = _write(plan, handles, choose, progress)
     files = [ExportedFile(path, count, name) for path, count, name in zip(paths, counts, names, strict=True)]
-    return ExportResult(format=fmt, count=sum(counts), files=files)
+    return ExportResult(format=fmt, count=sum(counts), files=files, formula_cells=plan.formula_cells.count)
 
 
 def _write(plan: ExportPlan, handles: list[IO[str]], choose: Callable[[], int] | None, progress: Progress | None):
-    render = plan.format.renderer(plan.system_prompt)
+    render = plan.renderer()
     bodies = [FileBody(plan.format, render) for _ in handles]
     done = 0
     for input_text, output_text in plan.pairs():

@@ -68,13 +68,10 @@ def check_text(value: Any, field: str, limit: int) -> str:
     if not value.strip():
         raise RecordError(f"'{field}' is empty")
     try:
+        # The pair rule (inputs.check_characters) also refuses lone surrogates, which SQLite cannot store.
         check_pair_text(value, side=field, limit=limit)
     except InvalidInput as exc:
         raise RecordError(str(exc)) from None
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise RecordError(f"'{field}' contains an unpaired surrogate ({value[exc.start]!r})") from None
     return value
 
 

@@ -28,7 +28,7 @@ from django.db import connections, transaction
 from storage import search_index
 from storage.exceptions import InvalidInput, NotFound, StorageError
 from storage.models import ScrapeSession
-from storage.services import dataset_readers, scraping
+from storage.services import dataset_readers, protected_paths, scraping
 from storage.services.import_records import SHAPES, ImportedPair, RecordError, detect_shape, to_pair
 from storage.services.inputs import optional_text, require_int, to_json
 
@@ -106,6 +106,7 @@ def open_dataset_file(path: str | os.PathLike, *, fmt: str = "auto") -> DatasetF
     if fmt not in IMPORT_FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}; expected one of {', '.join(IMPORT_FORMATS)}")
     path = Path(path)
+    protected_paths.refuse_database_file(path, action="import from")
     first = dataset_readers.first_character(path)
     if fmt == "csv":
         container = "csv"

@@ -25,6 +25,7 @@ MAX_DELETE_BATCH_SIZE = 20_000
 TARGET_BATCH_SECONDS = 0.05
 # Longer than the longest sleep of SQLite's busy handler, so every waiting writer gets a turn.
 PAUSE_BETWEEN_BATCHES = 0.1
+OLDEST_DATE = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def level_name(level: Any, *, name: str = "level") -> str:
@@ -56,12 +57,14 @@ def get_log_count(*, level: str | None = None, logger: str | None = None) -> int
 
 def cutoff_from(*, older_than_days: int | None, before: Any) -> dt.datetime | None:
     """The moment before which records go, from a number of days or an explicit time."""
-    days = optional_int(older_than_days, name="older_than_days", minimum=0)
+    now = timezone.now()
+    # More days than lie between year 1 and now cannot be a date (timedelta would overflow).
+    days = optional_int(older_than_days, name="older_than_days", minimum=0, maximum=(now - OLDEST_DATE).days)
     moment = parse_timestamp(before, name="before")
     if days is not None and moment is not None:
         raise InvalidInput("give either older_than_days or before, not both")
     if days is not None:
-        return timezone.now() - dt.timedelta(days=days)
+        return now - dt.timedelta(days=days)
     return moment
 
 

@@ -10,14 +10,13 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
+from storage.exceptions import StorageError
 from storage.models import TrainingRun
-from storage.services.storage_paths import resolve_stored_path
+from storage.services.storage_paths import checked_run_path
 
 # Hugging Face's trainer prints its log dicts with Python repr: {'loss': 1.92, 'learning_rate': 0.0002, 'epoch': 0.05}
 LOG_DICT_RE = re.compile(r"\{[^{}]*\}")
@@ -147,13 +146,10 @@ def list_artefacts(stored_path: str | None, *, max_files: int = MAX_ARTEFACT_FIL
     """List files under a run's storage path, only inside the storage root and never through a symlink."""
     if not stored_path:
         return ArtefactListing(directory=None, problem="This run has no storage path.")
-    path = resolve_stored_path(stored_path)
-    root = Path(settings.FINEFOUNDRY_STORAGE_ROOT).resolve()
-    if path.is_symlink():
-        return ArtefactListing(directory=str(path), problem="The storage path is a symbolic link; it is not followed.")
-    resolved = path.resolve()
-    if root not in resolved.parents:
-        return ArtefactListing(directory=str(path), problem=f"The storage path is outside the storage root {root}.")
+    try:
+        resolved = checked_run_path(stored_path)
+    except StorageError as exc:
+        return ArtefactListing(directory=stored_path, problem=f"Not listed: {exc}.")
     if not resolved.is_dir():
         return ArtefactListing(directory=str(resolved), problem="The directory does not exist (any more).")
     files: list[ArtefactFile] = []

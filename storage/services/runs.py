@@ -243,28 +243,24 @@ def update_training_run(
 def delete_training_run(*, run_id: int, delete_files: bool = True) -> bool:
     """Delete a run and, with delete_files, its directory; False if there was no such run.
 
-    The directory is deleted only when it lies strictly inside the storage root and is not a
-    symlink; otherwise UnsafePath is raised and the row is kept. The directory is first moved
-    aside, so if the row cannot be deleted the files are put back untouched.
+    The directory is deleted only when it lies strictly inside the storage root and no part of
+    its path below the root is a symlink (storage_paths.delete_directory keeps that rule with
+    directory descriptors); otherwise UnsafePath is raised and the row is kept. The directory is
+    first moved aside, so if the row cannot be deleted the files are put back untouched.
     """
     require_int(run_id, name="run_id")
     run = TrainingRun.objects.filter(pk=run_id).first()
     if run is None:
         return False
-    directory = aside = None
-    if delete_files and run.storage_path:
-        directory = storage_paths.check_deletable(run.storage_path)
-        if directory.exists():
-            aside = storage_paths.move_aside(directory)
-    try:
+
+    def delete_row() -> None:
         with transaction.atomic():
             run.delete()
-    except BaseException:
-        if aside is not None:
-            os.rename(aside, directory)
-        raise
-    if aside is not None:
-        storage_paths.remove_tree(aside)
+
+    if delete_files and run.storage_path:
+        storage_paths.delete_directory(run.storage_path, owner=run.pk, commit=delete_row)
+    else:
+        delete_row()
     return True
 
 

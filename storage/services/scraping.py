@@ -12,7 +12,15 @@ from django.db.models.functions import Coalesce
 
 from storage.exceptions import InvalidInput, NotFound
 from storage.models import ScrapedPair, ScrapeSession
-from storage.services.inputs import optional_json_object, optional_text, require_int, require_text, to_json
+from storage.services.inputs import (
+    LONE_SURROGATE,
+    check_characters,
+    optional_json_object,
+    optional_text,
+    require_int,
+    require_text,
+    to_json,
+)
 
 PAIR_CORE_KEYS = frozenset({"input", "output", "source_url"})
 INSERT_PAIR_SQL = (
@@ -55,9 +63,7 @@ def check_pair_text(text: Any, *, side: str, limit: int | None = None) -> str:
         raise InvalidInput(f"'{side}' must be a string, not {type(text).__name__}")
     if len(text) > limit:
         raise InvalidInput(f"'{side}' is {len(text):,} characters; the limit is {limit:,}")
-    if "\x00" in text:
-        raise InvalidInput(f"'{side}' contains a NUL character")
-    return text
+    return check_characters(text, name=f"'{side}'")
 
 
 def _present(value: Any) -> bool:
@@ -80,6 +86,8 @@ def pair_row(session_id: int, pair: Any, *, position: int, limit: int) -> tuple 
     source_url = pair.get("source_url")
     if source_url is not None and not isinstance(source_url, str):
         raise InvalidInput(f"pair {position}: 'source_url' must be a string, not {type(source_url).__name__}")
+    if source_url is not None:
+        check_characters(source_url, name=f"pair {position}: 'source_url'")
     extra = {key: value for key, value in pair.items() if key not in PAIR_CORE_KEYS}
     metadata_json = to_json(extra, name=f"pair {position} metadata") if extra else None
     return (session_id, input_text, output_text, source_url, metadata_json)
@@ -112,6 +120,9 @@ def pair_rows(session_id: int, pairs: Iterable[Any], *, limit: int) -> list[tupl
                 and not output_text.isspace()
                 and "\x00" not in input_text
                 and "\x00" not in output_text
+                and (input_text.isascii() or not LONE_SURROGATE.search(input_text))
+                and (output_text.isascii() or not LONE_SURROGATE.search(output_text))
+                and (source_url is None or source_url.isascii())
             ):
                 append((session_id, input_text, output_text, source_url, None))
                 continue

@@ -54,9 +54,11 @@ class Command(BaseCommand):
             if report.skipped:
                 if verbose:
                     self.stdout.write(f"-  {report.check.title}: skipped, {report.skipped}")
-            elif not report.findings:
+            elif all(finding.note for finding in report.findings):
                 if verbose:
                     self.stdout.write(self.style.SUCCESS(f"ok {report.check.title}"))
+                    for finding in report.findings:
+                        self.stdout.write(f"   - {finding.problem}")
             else:
                 self.stdout.write(self.style.WARNING(f"!! {report.check.title}:"))
                 for finding in report.findings:
@@ -64,7 +66,7 @@ class Command(BaseCommand):
                     action = f" ({status}{finding.action})" if finding.action else ""
                     self.stdout.write(f"   - {finding.problem}{action}")
         unresolved = sum(len(report.unresolved) for report in reports)
-        fixed = sum(len(report.findings) - len(report.unresolved) for report in reports)
+        fixed = sum(finding.fixed for report in reports for finding in report.findings)
         if fixed and verbose:
             self.stdout.write(self.style.SUCCESS(f"Fixed {fixed} problem(s)."))
         if unresolved:

@@ -70,6 +70,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, help="seed for --split (default 0); the same seed, the same split")
         parser.add_argument("--force", action="store_true", help="replace existing files")
+        parser.add_argument(
+            "--excel-safe",
+            action="store_true",
+            help="csv only: prefix cells starting with =, +, -, @, tab or CR with ' so spreadsheets do not run them",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -96,6 +101,7 @@ class Command(BaseCommand):
                 split=split,
                 seed=options["seed"],
                 overwrite=options["force"],
+                excel_safe=options["excel_safe"],
                 progress=bar,
             )
         finally:
@@ -109,6 +115,21 @@ class Command(BaseCommand):
                 )
             if len(result.files) > 1:
                 self.stdout.write(f"{result.count:,} pairs in {len(result.files)} files (seed {options['seed'] or 0}).")
+        self.warn_about_formulas(result.formula_cells, options)
+
+    def warn_about_formulas(self, cells: int, options) -> None:
+        if not cells:
+            return
+        if options["excel_safe"]:
+            if options["verbosity"] >= 1:
+                self.stderr.write(f"Prefixed {cells:,} formula-like cells with ' (--excel-safe).", style_func=str)
+            return
+        self.stderr.write(
+            self.style.WARNING(
+                f"Warning: {cells:,} cells start with =, +, -, @, a tab or a carriage return; a spreadsheet may run "
+                "them as formulas. The file keeps them exact; --excel-safe prefixes them with '."
+            )
+        )
 
     def export_to_stdout(self, options) -> None:
         if options["split"] is not None:
@@ -116,7 +137,10 @@ class Command(BaseCommand):
         if options["seed"] is not None:
             raise CommandError("--seed only applies to --split")
         plan = exports.plan_export(
-            session_ids=options["session_ids"], fmt=options["fmt"], system_prompt=options["system_prompt"]
+            session_ids=options["session_ids"],
+            fmt=options["fmt"],
+            system_prompt=options["system_prompt"],
+            excel_safe=options["excel_safe"],
         )
         bar = ProgressBar(self.stderr) if self.show_progress(options) else None
         # Bytes straight to a real stdout: exact UTF-8 whatever the locale, no newline translation.
@@ -145,3 +169,4 @@ class Command(BaseCommand):
                 bar.close()
         if options["verbosity"] >= 1:
             self.stderr.write(f"Wrote {done:,} pairs as {options['fmt']} to standard output.", style_func=str)
+        self.warn_about_formulas(plan.formula_cells.count, options)
