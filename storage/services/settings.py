@@ -7,7 +7,8 @@ from typing import Any
 
 from django.db.models.functions import Now
 
-from storage.models import SECRET_SETTING_KEYS, Setting
+from storage.models import Setting
+from storage.redaction import is_secret_setting, secrets_from_setting_values
 from storage.services.inputs import require_text, to_json
 
 
@@ -43,14 +44,13 @@ def delete_setting(*, key: str) -> bool:
 
 
 def secret_values() -> list[str]:
-    """The current values of secret settings (tokens, API keys), for redaction and masking."""
-    values = []
-    for raw in Setting.objects.filter(key__in=SECRET_SETTING_KEYS).values_list("value", flat=True):
-        value = decode_setting_value(raw)
-        # Too short to be a real secret, and masking it would blank out ordinary words.
-        if isinstance(value, str) and len(value.strip()) >= 8:
-            values.append(value.strip())
-    return values
+    """The stored values of every secret setting (see redaction.is_secret_setting), for redaction.
+
+    Read on every call, never cached: the desktop app writes settings with plain sqlite3, so no
+    signal would tell a cache that a token changed, and the table holds a handful of rows.
+    """
+    rows = Setting.objects.values_list("key", "value")
+    return list(secrets_from_setting_values(raw for key, raw in rows if is_secret_setting(key)))
 
 
 def masked_value(value: Any) -> str:
