@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 SECRET_COLUMNS: dict[str, frozenset[str]] = {
     "storage.setting": frozenset({"value"}),
     "storage.applog": frozenset({"message", "exc_info"}),
+    "auth.user": frozenset({"password"}),
 }
 # SQLite refuses a WHERE deeper than 1,000 terms ("Expression tree is too large"); people type a few.
 MAX_SEARCH_TERMS = 20
@@ -58,13 +59,8 @@ class OfferedFiltersChangeList(ChangeList):
         return filter_specs, has_filters, remaining, may_have_duplicates, has_active_filters
 
 
-class FineFoundryModelAdmin(admin.ModelAdmin):
-    """A ModelAdmin with FineFoundry's stylesheet, without facet counts, filtering only as its page offers."""
-
-    show_facets = admin.ShowFacets.NEVER
-
-    class Media:
-        css = {"all": ("storage/admin.css",)}
+class OfferedFiltersOnly:
+    """For any ModelAdmin (Django's UserAdmin too): filters only as its page offers, bounded searches."""
 
     def get_changelist(self, request, **kwargs):
         return OfferedFiltersChangeList
@@ -130,6 +126,15 @@ class FineFoundryModelAdmin(admin.ModelAdmin):
             for name in names
             if isinstance(name, str) and name.split(LOOKUP_SEP, 1)[0] in secret
         ]
+
+
+class FineFoundryModelAdmin(OfferedFiltersOnly, admin.ModelAdmin):
+    """A ModelAdmin with FineFoundry's stylesheet, without facet counts, filtering only as its page offers."""
+
+    show_facets = admin.ShowFacets.NEVER
+
+    class Media:
+        css = {"all": ("storage/admin.css",)}
 
     @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
     def action_checkbox(self, obj):
