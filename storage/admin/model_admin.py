@@ -22,6 +22,8 @@ from django.utils.safestring import mark_safe
 from django.utils.text import smart_split, unescape_string_literal
 from django.utils.translation import gettext as _
 
+from storage.admin.masked_json import MaskedJSONForm
+
 # Columns that can hold a secret a desktop version wrote in plain text; every JSON column counts too.
 SECRET_COLUMNS: dict[str, frozenset[str]] = {
     "storage.setting": frozenset({"value"}),
@@ -135,6 +137,11 @@ class FineFoundryModelAdmin(OfferedFiltersOnly, admin.ModelAdmin):
 
     class Media:
         css = {"all": ("storage/admin.css",)}
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        # JSON columns can hold a secret a desktop version wrote: shown masked, kept on save.
+        return type(form.__name__, (MaskedJSONForm, form), {})
 
     @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
     def action_checkbox(self, obj):
