@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django.db.models.functions import Now
+from django.views.decorators.debug import sensitive_variables
 
 from storage.models import Setting
 from storage.redaction import is_secret_setting, secrets_from_setting_values
@@ -26,6 +27,7 @@ def get_setting(*, key: str, default: Any = None) -> Any:
     return default if raw is None else decode_setting_value(raw)
 
 
+@sensitive_variables("value", "encoded")  # a token being saved: hidden in error reports
 def set_setting(*, key: str, value: Any) -> None:
     """Store `value` as JSON under `key`, creating or replacing it."""
     require_text(key, name="key")
