@@ -10,6 +10,8 @@ Variables (documented in README.md):
   FINEFOUNDRY_LOG_LEVEL     lowest level stored in app_logs (default INFO)
   DJANGO_STATIC_ROOT        where `collectstatic` puts static files (unset: served from the apps)
   FINEFOUNDRY_SEARCH_BACKEND  "like" searches pairs by scanning, without the full-text index (default "auto")
+  DJANGO_HTTPS              "1" when served through a TLS proxy: secure cookies, HTTPS redirect, HSTS
+  DJANGO_HSTS_SECONDS       HSTS max-age with DJANGO_HTTPS (default 31536000; 0 turns HSTS off)
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_extensions",
+    "csp",
     "storage",
 ]
 
@@ -82,6 +85,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "finefoundry.urls"
@@ -164,6 +168,43 @@ LOGIN_URL = "admin:login"
 # A pair may hold 1,000,000 characters (up to 4 MB of UTF-8) and must stay editable in the admin;
 # anything larger gets the form's own message rather than a bare "Bad Request".
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
+
+# --- Security -----------------------------------------------------------------------------
+
+# Plain HTTP on loopback by default (see README, "Security"). Behind a TLS-terminating proxy, set
+# DJANGO_HTTPS=1: the proxy must set X-Forwarded-Proto and strip it from what clients send.
+SERVED_OVER_HTTPS = env_flag("DJANGO_HTTPS")
+if SERVED_OVER_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_flag("DJANGO_HSTS_PRELOAD")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# Everything the admin loads comes from this server: its scripts and styles are files (no inline
+# script or style anywhere), its charts are SVG written into the page.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Error reports (the debug page with DJANGO_DEBUG=1, error mails) mask every secret, DEBUG or not.
+DEFAULT_EXCEPTION_REPORTER = "storage.error_reports.RedactingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "storage.error_reports.SecretsReporterFilter"
 
 # --- Internationalisation -----------------------------------------------------------------
 

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+from storage.redaction import is_secret_setting
+
 LOG_COLUMNS = ("timestamp", "level", "logger", "message", "module", "func_name", "line_no", "exc_info")
 # A row as queued and written: record.created (epoch seconds), level name, logger, message,
 # module, function, line, traceback text.
@@ -53,15 +55,17 @@ class LogStore(Protocol):
     def close(self) -> None: ...
 
 
-def secret_setting_keys() -> tuple[str, ...]:
-    """The keys of secret settings, once Django's models can be imported."""
+def require_apps_ready() -> None:
+    """Records wait until Django's apps are loaded (the settings table may not be there before)."""
     from django.apps import apps
 
     if not apps.models_ready:
         raise StoreNotReady("Django apps are not loaded yet")
-    from storage.models import SECRET_SETTING_KEYS
 
-    return tuple(sorted(SECRET_SETTING_KEYS))
+
+def secret_setting_rows(rows: Sequence[tuple[str, str]]) -> list[str]:
+    """The stored values of the secret settings among all (key, value) rows (one rule: is_secret_setting)."""
+    return [value for key, value in rows if is_secret_setting(key)]
 
 
 def configured_database_name(alias: str = "default") -> str:
@@ -137,16 +141,15 @@ class SQLiteLogStore:
         return StoreUnavailable(str(exc))
 
     def secret_values(self) -> Sequence[str]:
-        keys = secret_setting_keys()
+        require_apps_ready()
         connection = self._connect()
-        placeholders = ", ".join("?" * len(keys))
         try:
-            rows = connection.execute(f"SELECT value FROM settings WHERE key IN ({placeholders})", keys).fetchall()
+            rows = connection.execute("SELECT key, value FROM settings").fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 return ()
             raise self._translate(exc) from exc
-        return [value for (value,) in rows]
+        return secret_setting_rows(rows)
 
     def write(self, rows: Sequence[LogRow]) -> None:
         connection = self._connect()
@@ -205,12 +208,12 @@ class DjangoLogStore:
             raise (StoreNotReady if _is_missing(str(exc)) else StoreUnavailable)(str(exc)) from exc
 
     def secret_values(self) -> Sequence[str]:
-        keys = secret_setting_keys()
+        require_apps_ready()
         try:
-            rows = self._run(f"SELECT value FROM settings WHERE key IN ({', '.join(['%s'] * len(keys))})", keys)
+            rows = self._run("SELECT key, value FROM settings", ())
         except StoreNotReady:
             return ()
-        return [value for (value,) in rows]
+        return secret_setting_rows(rows)
 
     def write(self, rows: Sequence[LogRow]) -> None:
         from django.db import connections

@@ -6,9 +6,6 @@ from django.db import models
 from django.db.models.functions import Now
 
 from storage.fields import LegacyJSONField, SortableTimestamp, TimestampField
-from storage.redaction import redact
-
-SECRET_SETTING_KEYS = frozenset({"huggingface.token", "runpod.api_key"})
 
 
 class Setting(models.Model):
@@ -25,10 +22,6 @@ class Setting(models.Model):
     def __str__(self) -> str:
         # Never the value: it may be a token.
         return self.key
-
-    @property
-    def is_secret(self) -> bool:
-        return self.key in SECRET_SETTING_KEYS
 
 
 class AppState(models.Model):
@@ -218,5 +211,6 @@ class AppLog(models.Model):
         ]
 
     def __str__(self) -> str:
-        # Shown in page titles and the admin history: never repeat a token that reached the table unmasked.
-        return f"{self.level} {self.logger}: {redact(self.message[:200])[:60]}"
+        # Shown in page titles and kept for ever in the admin history: never any of the message, which
+        # may hold a secret the desktop app logged in plain text.
+        return f"log record {self.pk} ({self.level}, {self.logger or 'no logger'})"

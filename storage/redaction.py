@@ -4,7 +4,10 @@
 `Authorization:` and `Bearer` values, `api_key=...` assignments, `key=`/`token=` in URLs, URL
 passwords) and the values of secret settings. The secret values are the ones last seen by the
 database log writer, which re-reads them before every batch; pass `secrets=` to use others
-(e.g. `storage.services.settings.secret_values()`).
+(e.g. `storage.services.settings.secret_values()`, the stored values of every secret setting).
+
+`is_secret_setting(key)` is the one rule for which settings hold secrets: the admin masks them,
+redaction (of logs, pages, error reports) masks their stored values.
 
 This module imports nothing from Django, so the log handler can use it before apps are ready.
 """
@@ -63,7 +66,21 @@ TOKEN_PATTERNS: list[tuple[tuple[str, ...], re.Pattern[str], str]] = [
     (("sk-",), re.compile(r"\b(sk-)[A-Za-z0-9_-]{16,}"), rf"\1{REDACTED}"),
 ]
 
+# The settings FineFoundry itself keeps credentials in.
+KNOWN_SECRET_SETTING_KEYS = frozenset({"huggingface.token", "runpod.api_key"})
+# Any other key that is plainly a credential (`wandb.api_key`, `openai_token`, `proxy.password`, ...).
+SECRET_LOOKING_KEY_RE = re.compile(r"(token|api[_.-]?key|apikey|secret|password|passwd|credentials?)$", re.IGNORECASE)
+
+
+def is_secret_setting(key: str | None) -> bool:
+    """Whether the setting `key` holds a secret: its value is masked wherever it could be shown."""
+    return bool(key) and (key in KNOWN_SECRET_SETTING_KEYS or bool(SECRET_LOOKING_KEY_RE.search(key.strip())))
+
+
 _ALL_TRIGGERS = tuple(dict.fromkeys(trigger for triggers, _, _ in TOKEN_PATTERNS for trigger in triggers))
+# Lower-case substrings without which no token pattern matches (a text holding none of them is masked
+# only for stored secret values).
+MASKING_TRIGGERS = _ALL_TRIGGERS
 
 _known_secrets: tuple[str, ...] = ()
 
@@ -82,7 +99,8 @@ def secrets_from_setting_values(raw_values: Iterable[str]) -> tuple[str, ...]:
             value = json.loads(raw)
         except (json.JSONDecodeError, TypeError):
             value = raw
-        decoded.append(value)
+        # A secret that happens to parse as a number or a list is still the text that was stored.
+        decoded.append(value if isinstance(value, str) else raw)
     return usable_secrets(decoded)
 
 
@@ -90,10 +108,6 @@ def remember_secrets(values: Iterable[str]) -> None:
     """Make `redact()` without `secrets=` mask these values from now on."""
     global _known_secrets
     _known_secrets = usable_secrets(values)
-
-
-def known_secrets() -> tuple[str, ...]:
-    return _known_secrets
 
 
 @functools.lru_cache(maxsize=16)

@@ -1,5 +1,5 @@
 """The Django admin for FineFoundry's data: one module per group of models, plus the dashboard."""
 
-from storage.admin import configs, dashboard, evaluations, logs, pairs, runs, sessions, settings
+from storage.admin import accounts, configs, dashboard, evaluations, logs, pairs, runs, sessions, settings
 
-__all__ = ["configs", "dashboard", "evaluations", "logs", "pairs", "runs", "sessions", "settings"]
+__all__ = ["accounts", "configs", "dashboard", "evaluations", "logs", "pairs", "runs", "sessions", "settings"]

@@ -20,7 +20,26 @@ admin.site.index_title = "Dashboard"
 admin.site.index_template = "admin/storage/dashboard.html"
 
 
-def dashboard_context() -> dict:
+# Each part of the dashboard and the permission that shows it: a staff user sees only the numbers
+# of what they may view. The database file's path is the server's business: superusers only.
+CARD_PERMISSIONS = {
+    "sessions": "storage.view_scrapesession",
+    "pairs": "storage.view_scrapedpair",
+    "runs": "storage.view_trainingrun",
+    "configs": "storage.view_trainingconfig",
+    "errors": "storage.view_applog",
+}
+
+
+def visible_cards(user) -> dict[str, bool]:
+    shown = {card: user.has_perm(permission) for card, permission in CARD_PERMISSIONS.items()}
+    # The artefacts folder belongs to the runs; the database file to whoever runs the server.
+    shown["artefacts"] = shown["runs"]
+    shown["database"] = user.is_superuser
+    return shown
+
+
+def dashboard_context(user) -> dict:
     stats = dashboard_stats()
     sources = stats.pairs_by_source[:PAIRS_BY_SOURCE_SHOWN]
     others = sum(pairs for _, pairs in stats.pairs_by_source[PAIRS_BY_SOURCE_SHOWN:])
@@ -32,6 +51,7 @@ def dashboard_context() -> dict:
         for record in stats.recent_errors
     ]
     return {
+        "show": visible_cards(user),
         "stats": stats,
         # Thousands separators without loading django.contrib.humanize.
         "numbers": {
@@ -54,7 +74,9 @@ def dashboard_context() -> dict:
 
 def index(request, extra_context=None):
     """Django's admin index with the dashboard's context added."""
-    return admin.site.index(request, extra_context={"dashboard": dashboard_context(), **(extra_context or {})})
+    return admin.site.index(
+        request, extra_context={"dashboard": dashboard_context(request.user), **(extra_context or {})}
+    )
 
 
 # Wrapped like the admin's own index: staff login required, never cached.

@@ -10,6 +10,9 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from storage.redaction import redact
+from storage.services.settings import secret_values
+
 PREVIEW_CHARS = 100
 
 STATUS_COLOURS = {
@@ -45,7 +48,8 @@ def pretty_json(value: Any) -> SafeString:
     if value is None or value == {}:
         return format_html('<span class="ff-muted">{}</span>', "—")
     text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
-    return format_html('<pre class="ff-json">{}</pre>', text)
+    # Hyperparameters and metadata may hold a key an older desktop version wrote in plain text.
+    return format_html('<pre class="ff-json">{}</pre>', redact(text, secrets=secret_values()))
 
 
 def preview(text: str | None, *, limit: int = PREVIEW_CHARS) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Substr
@@ -17,11 +16,11 @@ from django.utils.html import format_html
 from django.utils.timezone import localtime
 
 from storage.admin.display import badge, level_badge
-from storage.admin.model_admin import ReadOnlyModelAdmin
+from storage.admin.model_admin import OfferedFiltersChangeList, ReadOnlyModelAdmin, search_terms
 from storage.exceptions import StorageError
 from storage.fields import SortableTimestamp
 from storage.models import AppLog
-from storage.redaction import redact
+from storage.redaction import MASKING_TRIGGERS, redact
 from storage.services import logs as logs_service
 from storage.services.settings import secret_values
 
@@ -59,7 +58,29 @@ class LoggerFilter(admin.SimpleListFilter):
         return queryset.filter(logger=self.value()) if self.value() else queryset
 
 
-class LogChangeList(ChangeList):
+def unmasked_messages(secrets: list[str]) -> Q:
+    """Records whose message redaction leaves as it is: no stored secret, nothing token-shaped.
+
+    Searching a message that holds a secret would answer guesses of it (a right prefix finds the
+    record, a wrong one does not), although the page shows the secret masked. So the search reads
+    messages only where what is stored is what is shown.
+    """
+    unsafe = Q()
+    for needle in (*MASKING_TRIGGERS, *secrets):
+        unsafe |= Q(message__icontains=needle)
+    return ~unsafe
+
+
+def log_search(search_term: str, secrets: list[str]) -> Q:
+    """Every word in the logger name, or in a message that holds nothing masked."""
+    safe = unmasked_messages(secrets)
+    query = Q()
+    for term in search_terms(search_term):
+        query &= Q(logger__icontains=term) | (Q(message__icontains=term) & safe)
+    return query
+
+
+class LogChangeList(OfferedFiltersChangeList):
     """Loads only the start of each message, and masks secrets in what it shows."""
 
     def get_queryset(self, request, exclude_parameters=None):
@@ -87,7 +108,9 @@ class ClearLogsForm(forms.Form):
 class AppLogAdmin(ReadOnlyModelAdmin):
     list_display = ("when", "level_column", "logger_column", "first_line", "traceback_column")
     list_filter = (LevelFilter, LoggerFilter, ("timestamp", admin.DateFieldListFilter))
-    search_fields = ("message", "logger")
+    # The message is searched too, but only where it holds nothing to mask (see log_search).
+    search_fields = ("logger",)
+    search_help_text = "Words in the logger name or the message (messages holding a masked secret are not searched)."
     list_per_page = 100
     show_full_result_count = False
     fields = ("timestamp", "level_column", "logger", "module", "func_name", "line_no", "message_text", "traceback")
@@ -96,6 +119,12 @@ class AppLogAdmin(ReadOnlyModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return LogChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        search_term = self.limited_search_term(request, search_term)
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(log_search(search_term, secret_values())), False
 
     def action_checkbox(self, record: AppLog):
         # Django labels the box with str(record), which would load each deferred message again.

@@ -6,7 +6,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db.models import Sum
 from django.db.models.functions import Substr
@@ -16,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from storage.admin.display import PREVIEW_CHARS, PrettyJSONField, preview
-from storage.admin.model_admin import FineFoundryModelAdmin
+from storage.admin.model_admin import FineFoundryModelAdmin, OfferedFiltersChangeList
 from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession
 from storage.services import sessions_admin
@@ -31,13 +30,18 @@ SEARCH_COUNT_CAP = 10_000
 FILTER_CHOICES = 15
 
 
+# Row ids are 64-bit signed integers; a larger number names no session (SQLite would overflow on it).
+NO_SESSION = -1
+
+
 def session_id_param(value: str | None) -> int | None:
     if value in (None, ""):
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise IncorrectLookupParameters(f"session id must be a number, got {value!r}") from exc
+    return number if -(2**63) <= number < 2**63 else NO_SESSION
 
 
 class ScrapedPairForm(forms.ModelForm):
@@ -97,7 +101,7 @@ ROW_HTML = (
 )
 
 
-class PairChangeList(ChangeList):
+class PairChangeList(OfferedFiltersChangeList):
     """Rows carry the first characters of input and output, cut in SQL; the full texts never leave the database."""
 
     def get_queryset(self, request, exclude_parameters=None):
@@ -202,6 +206,7 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
         return preview(getattr(pair, "output_preview", None) or pair.output_text)
 
     def get_search_results(self, request, queryset, search_term):
+        search_term = self.limited_search_term(request, search_term)
         if not search_term.strip():
             return queryset, False
         return search_queryset(queryset, search_term), False

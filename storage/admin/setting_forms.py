@@ -6,24 +6,18 @@ like the model's `value` column, so Django never copies raw input into it.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 
 from storage.admin.display import PrettyJSONField
-from storage.models import SECRET_SETTING_KEYS, Setting
+from storage.models import Setting
+from storage.redaction import is_secret_setting
 from storage.services.settings import decode_setting_value, masked_value
 
 KEEP_CURRENT = object()
-# Keys FineFoundry does not know about but that are plainly credentials get the same protection.
-SECRET_LOOKING_KEY_RE = re.compile(r"(token|api[_.-]?key|apikey|secret|password|passwd)$", re.IGNORECASE)
 PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
-
-
-def is_secret_key(key: str | None) -> bool:
-    return bool(key) and (key in SECRET_SETTING_KEYS or bool(SECRET_LOOKING_KEY_RE.search(key)))
 
 
 class SettingForm(forms.ModelForm):
@@ -192,4 +186,4 @@ KNOWN_SETTING_TITLES = {
 def setting_form_for(key: str | None) -> type[SettingForm]:
     if key in KNOWN_SETTING_FORMS:
         return KNOWN_SETTING_FORMS[key]
-    return SecretSettingForm if is_secret_key(key) else JSONSettingForm
+    return SecretSettingForm if is_secret_setting(key) else JSONSettingForm

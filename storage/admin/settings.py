@@ -15,12 +15,11 @@ from storage.admin.model_admin import FineFoundryModelAdmin
 from storage.admin.setting_forms import (
     KEEP_CURRENT,
     KNOWN_SETTING_TITLES,
-    is_secret_key,
     setting_form_for,
 )
 from storage.fields import SortableTimestamp
 from storage.models import Setting
-from storage.redaction import redact
+from storage.redaction import is_secret_setting, redact
 from storage.services import settings as settings_service
 
 SECRET_FORM_FIELDS = ("secret", "json_value")
@@ -62,7 +61,7 @@ class SettingAdmin(FineFoundryModelAdmin):
     @admin.display(description="value")
     def value_preview(self, setting: Setting) -> str:
         value = settings_service.decode_setting_value(setting.value)
-        if is_secret_key(setting.key):
+        if is_secret_setting(setting.key):
             return settings_service.masked_value(value) or "—"
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         # A token pasted into some other setting is still masked.

@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 from django.db.models.functions import Now
+from django.views.decorators.debug import sensitive_variables
 
 from storage.exceptions import InvalidInput
-from storage.models import SECRET_SETTING_KEYS, Setting
+from storage.models import Setting
+from storage.redaction import is_secret_setting, secrets_from_setting_values
 from storage.services.inputs import require_text, to_json
 
 
@@ -26,6 +28,7 @@ def get_setting(*, key: str, default: Any = None) -> Any:
     return default if raw is None else decode_setting_value(raw)
 
 
+@sensitive_variables("value", "encoded")  # a token being saved: hidden in error reports
 def set_setting(*, key: str, value: Any) -> None:
     """Store `value` as JSON under `key`, creating or replacing it."""
     require_text(key, name="key")
@@ -73,14 +76,13 @@ def set_config_section(*, key: str, config: dict) -> None:
 
 
 def secret_values() -> list[str]:
-    """The current values of secret settings (tokens, API keys), for redaction and masking."""
-    values = []
-    for raw in Setting.objects.filter(key__in=SECRET_SETTING_KEYS).values_list("value", flat=True):
-        value = decode_setting_value(raw)
-        # Too short to be a real secret, and masking it would blank out ordinary words.
-        if isinstance(value, str) and len(value.strip()) >= 8:
-            values.append(value.strip())
-    return values
+    """The stored values of every secret setting (see redaction.is_secret_setting), for redaction.
+
+    Read on every call, never cached: the desktop app writes settings with plain sqlite3, so no
+    signal would tell a cache that a token changed, and the table holds a handful of rows.
+    """
+    rows = Setting.objects.values_list("key", "value")
+    return list(secrets_from_setting_values(raw for key, raw in rows if is_secret_setting(key)))
 
 
 def masked_value(value: Any) -> str:
