@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Manager
 from django.db.models.functions import Now
 
 from storage.fields import LegacyJSONField, SortableTimestamp, TimestampField
@@ -65,6 +66,20 @@ class TrainingConfig(models.Model):
         return self.name
 
 
+class VisibleSessionManager(models.Manager):
+    """Sessions, without those an import is still writing (ImportInProgress): they appear at its last commit."""
+
+    def get_queryset(self):
+        return super().get_queryset().exclude(pk__in=ImportInProgress.objects.values("session_id"))
+
+
+class VisiblePairManager(models.Manager):
+    """Pairs, without those of sessions an import is still writing."""
+
+    def get_queryset(self):
+        return super().get_queryset().exclude(session_id__in=ImportInProgress.objects.values("session_id"))
+
+
 class ScrapeSession(models.Model):
     """One scrape, generation, import or merge, and the pairs it produced."""
 
@@ -82,9 +97,14 @@ class ScrapeSession(models.Model):
     metadata = LegacyJSONField(db_column="metadata_json", null=True, blank=True)
     name = models.TextField(null=True, blank=True)
 
+    objects = VisibleSessionManager()
+    # Hidden ones too: for the import that writes them, and its cleanup. (ruff takes it for a field.)
+    all_objects = Manager()  # noqa: DJ012
+
     class Meta:
         db_table = "scrape_sessions"
         ordering = [SortableTimestamp("created_at").desc(), "-id"]
+        base_manager_name = "all_objects"
 
     def __str__(self) -> str:
         return self.label
@@ -104,13 +124,47 @@ class ScrapedPair(models.Model):
     metadata = LegacyJSONField(db_column="metadata_json", null=True, blank=True)
     created_at = TimestampField(null=True, blank=True, db_default=Now())
 
+    objects = VisiblePairManager()
+    all_objects = Manager()  # noqa: DJ012
+
     class Meta:
         db_table = "scraped_pairs"
         ordering = ["id"]
+        base_manager_name = "all_objects"
         indexes = [models.Index(fields=["session"], name="idx_scraped_pairs_session")]
 
     def __str__(self) -> str:
         return f"pair {self.pk}"
+
+
+class ImportInProgress(models.Model):
+    """A session an import is still writing: hidden from this app until its last commit.
+
+    Ours, not the desktop app's (which sees the session meanwhile; see storage.services.import_sessions).
+    No foreign key constraint, so the desktop app can still delete the session with its own SQL.
+    """
+
+    class State(models.TextChoices):
+        WRITING = "writing"  # rows still going into the hidden session: a dead import is rolled back
+        MOVING = "moving"  # an append moving its rows into the target: a dead import is completed
+
+    session = models.OneToOneField(
+        ScrapeSession, on_delete=models.DO_NOTHING, primary_key=True, db_constraint=False, related_name="+"
+    )
+    target_session_id = models.IntegerField(null=True, blank=True)
+    state = models.TextField(choices=State, default=State.WRITING)
+    path = models.TextField()
+    host = models.TextField()
+    pid = models.IntegerField()
+    started_at = models.FloatField()
+    heartbeat_at = models.FloatField()  # time.time() at the import's last commit
+
+    class Meta:
+        db_table = "storage_imports_in_progress"
+        ordering = ["session_id"]
+
+    def __str__(self) -> str:
+        return f"import of {self.path} into session {self.target_session_id or self.session_id}"
 
 
 class TrainingRun(models.Model):
