@@ -146,13 +146,23 @@ class LogWriter:
             return self._done >= target
 
     def stop(self, timeout: float = EXIT_FLUSH_TIMEOUT) -> None:
-        """Write what is queued (up to `timeout`), then end the thread and close its connection."""
+        """Write what is queued, then end the thread and close its connection.
+
+        Gives up only after `timeout` seconds without progress: a full queue (up to 100,000
+        records) may take longer than that to write, and must not be lost at exit for it.
+        """
         thread = self._thread
         if thread is None:
             return
         self._stopping = True
         self._queue.wake()
-        thread.join(timeout)
+        done, idle_since = self._done, time.monotonic()
+        while thread.is_alive():
+            thread.join(min(timeout, 0.2))
+            if self._done != done:
+                done, idle_since = self._done, time.monotonic()
+            elif time.monotonic() - idle_since >= timeout:
+                break
         if not thread.is_alive():
             with self._start_lock:
                 self._thread, self.thread_ident, self._stopping = None, None, False
