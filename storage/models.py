@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.db import models
-from django.db.models import Manager
+from django.core.exceptions import FullResultSet
+from django.db import DatabaseError, models, transaction
+from django.db.models import Expression, F, Manager
 from django.db.models.functions import Now
 
 from storage.fields import LegacyJSONField, SortableTimestamp, TimestampField
@@ -66,18 +67,63 @@ class TrainingConfig(models.Model):
         return self.name
 
 
+def hidden_session_ids(connection) -> list[int]:
+    """Sessions an import is still writing (ImportInProgress); none before migration 0005."""
+    sql = "SELECT session_id FROM storage_imports_in_progress"
+    try:
+        if connection.vendor != "sqlite" and connection.in_atomic_block:
+            # A savepoint, so a missing table cannot abort the caller's transaction on PostgreSQL.
+            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                cursor.execute(sql)
+                return [row[0] for row in cursor.fetchall()]
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return [row[0] for row in cursor.fetchall()]
+    except DatabaseError:
+        return []
+
+
+class NotBeingImported(Expression):
+    """`field NOT IN (sessions being imported)`, decided when the query runs; no condition at all when none are.
+
+    Decided at run time, not as a subquery: any condition on scraped_pairs, even one that is always
+    true, stops SQLite from counting a million rows from the index (9 ms become 200-600 ms, measured),
+    and the admin counts pairs on every page.
+    """
+
+    conditional = True
+    output_field = models.BooleanField()
+
+    def __init__(self, field: str):
+        super().__init__()
+        self.column = F(field)
+
+    def get_source_expressions(self):
+        return [self.column]
+
+    def set_source_expressions(self, expressions):
+        (self.column,) = expressions
+
+    def as_sql(self, compiler, connection):
+        ids = hidden_session_ids(connection)
+        if not ids:
+            raise FullResultSet  # Django then leaves the condition out of the WHERE clause
+        sql, params = compiler.compile(self.column)
+        return f"{sql} NOT IN ({', '.join(['%s'] * len(ids))})", [*params, *ids]
+
+
 class VisibleSessionManager(models.Manager):
     """Sessions, without those an import is still writing (ImportInProgress): they appear at its last commit."""
 
     def get_queryset(self):
-        return super().get_queryset().exclude(pk__in=ImportInProgress.objects.values("session_id"))
+        return super().get_queryset().filter(NotBeingImported("pk"))
 
 
 class VisiblePairManager(models.Manager):
     """Pairs, without those of sessions an import is still writing."""
 
     def get_queryset(self):
-        return super().get_queryset().exclude(session_id__in=ImportInProgress.objects.values("session_id"))
+        return super().get_queryset().filter(NotBeingImported("session_id"))
 
 
 class ScrapeSession(models.Model):
