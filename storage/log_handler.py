@@ -3,15 +3,21 @@
     LOGGING["handlers"]["database"] = {"class": "storage.log_handler.DatabaseLogHandler", "level": "INFO"}
 
 `emit()` turns the record into a row and queues it; a writer thread (storage.log_writer) does
-the database work. So logging never waits for the disk, never raises, survives the caller's
-rollback, and never logs its own SQL. Records of `django.db.backends` are never stored: with
+the database work. So logging never waits for the disk (only, when the writer is a full queue
+behind, for it to make room), never raises, survives the caller's rollback, and never logs its
+own SQL. Records of `django.db.backends` are never stored: with
 DEBUG on they describe every query, including other handlers' writes, and would grow forever.
 
 Options, all optional (as keys in the LOGGING handler entry):
   database    an SQLite file to write to instead of Django's default database
   store       "auto" (default), "sqlite" (own sqlite3 connection) or "django" (the writer
               thread's own Django connection; "auto" picks it on other databases than SQLite)
-  queue_size  records held in memory at most; more are dropped and counted (default 10,000)
+  queue_size  records held in memory at most (default 100,000)
+  queue_bytes bytes of text held in memory at most (default 32 MB); beyond either bound the
+              caller waits for the writer (records are dropped and counted only where waiting
+              could deadlock or the database cannot be written to)
+  max_chars   a message or traceback longer than this is stored cut to it, with a marker
+              "[... truncated N characters ...]" (default 1,000,000)
   batch_size  most records written per transaction (default 1,000)
   timeout     busy timeout of the writer's SQLite connection in seconds (default 30)
 """
@@ -22,11 +28,21 @@ import functools
 import logging
 import threading
 from pathlib import Path
+from sys import getsizeof
 
 from storage.log_stores import store_for
-from storage.log_writer import LogWriter, acquire_writer, release_writer
+from storage.log_writer import (
+    DEFAULT_CAPACITY,
+    DEFAULT_CAPACITY_BYTES,
+    ROW_OVERHEAD,
+    LogWriter,
+    acquire_writer,
+    cap_text,
+    release_writer,
+)
 
 DEFAULT_FLUSH_TIMEOUT = 10.0
+DEFAULT_MAX_CHARS = 1_000_000
 STORES = ("auto", "sqlite", "django")
 IGNORED_LOGGER = "django.db.backends"
 
@@ -42,16 +58,24 @@ class DatabaseLogHandler(logging.Handler):
         *,
         database: str | Path | None = None,
         store: str = "auto",
-        queue_size: int = 10_000,
+        queue_size: int = DEFAULT_CAPACITY,
+        queue_bytes: int = DEFAULT_CAPACITY_BYTES,
+        max_chars: int = DEFAULT_MAX_CHARS,
         batch_size: int = 1_000,
         timeout: float = 30.0,
     ):
         super().__init__(level)
         if store not in STORES:
             raise ValueError(f"store must be one of {', '.join(STORES)}, got {store!r}")
-        self._key = (None if database is None else str(database), store, queue_size, batch_size, timeout)
+        if max_chars < 100:
+            raise ValueError(f"max_chars must be at least 100, got {max_chars!r}")
+        self.max_chars = max_chars
+        self._key = (None if database is None else str(database), store, queue_size, queue_bytes, batch_size, timeout)
         factory = functools.partial(store_for, database=database, store=store, timeout=timeout)
-        self._writer = acquire_writer(self._key, lambda: LogWriter(factory, capacity=queue_size, batch_size=batch_size))
+        self._writer = acquire_writer(
+            self._key,
+            lambda: LogWriter(factory, capacity=queue_size, capacity_bytes=queue_bytes, batch_size=batch_size),
+        )
         self._released = False
 
     def handle(self, record: logging.LogRecord) -> bool | logging.LogRecord:
@@ -80,8 +104,14 @@ class DatabaseLogHandler(logging.Handler):
             if record.stack_info:
                 stack = _tracebacks.formatStack(record.stack_info)
                 details = f"{details}\n{stack}" if details else stack
+            limit = self.max_chars
+            if len(message) > limit:
+                message = cap_text(message, limit)
+            if details is not None and len(details) > limit:
+                details = cap_text(details, limit)
+            size = ROW_OVERHEAD + getsizeof(message) + (getsizeof(details) if details else 0)
             row = (record.created, record.levelname, name, message, record.module, record.funcName, record.lineno)
-            self._writer.put((*row, details))
+            self._writer.put((*row, details), size)
         except Exception:
             # Never raise into the caller, and never print a traceback per record: count it instead.
             self._writer.count_dropped(1)

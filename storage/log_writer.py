@@ -1,10 +1,15 @@
 """The background writer behind the database log handler: a bounded queue and one thread per process.
 
-Callers only put row tuples on the queue (never blocking; a full queue drops the record and
-counts it). The writer thread takes what is there in one go, redacts it, and writes it as one
-short transaction through a store (storage.log_stores). While the database or the table is
-missing or locked, rows stay in the queue and the batch is retried; nothing is printed per
-record. Dropped records are reported as one WARNING row once the queue has been drained.
+Callers put row tuples on a queue bounded in rows and bytes (storage.log_queue). When it is
+full, the caller waits for room while the writer keeps taking rows: a burst is slowed down to
+the database's pace instead of losing records. Nobody waits where that could deadlock (see
+LogWriter._may_wait); those records are dropped and counted. The writer thread takes batches
+(up to batch_size rows and BATCH_BYTES), redacts them, and writes each as one short transaction
+through a store (storage.log_stores). While the database or the table is missing or locked,
+rows stay in the queue and the batch is retried; nothing is printed per record. A batch the
+database refuses (a record too big, a trigger) is split in halves down to the bad record, which
+is stored shortened or as a note: the writer never stops. Dropped records are reported as one
+WARNING row once the queue has been drained.
 
 Writers are shared per set of options, so the handlers from LOGGING and setup_database_logging
 feed one thread. After fork the child gets a fresh queue and thread (the parent's thread did
@@ -17,13 +22,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import queue
 import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable
 
+from storage.log_queue import LogQueue
 from storage.log_stores import LogRow, LogStore, StoreNotReady, StoreUnavailable
 from storage.redaction import mask, may_need_masking, remember_secrets, secrets_from_setting_values
 
@@ -33,6 +38,18 @@ MAX_RETRY_DELAY = 1.0
 # A few milliseconds of patience turn a trickle of records into batches instead of one
 # transaction each, which would cost the callers more (the GIL) than the wait costs anyone.
 LINGER = 0.005
+# The queue's bounds. Rows weigh their message and traceback (sys.getsizeof: 1, 2 or 4 bytes a
+# character) plus ROW_OVERHEAD (the tuple, the other fields): 100,000 short records or 32 MB, whichever comes first.
+DEFAULT_CAPACITY = 100_000
+DEFAULT_CAPACITY_BYTES = 32 * 1024 * 1024
+ROW_OVERHEAD = 300
+# At most this much text goes into one INSERT: far below SQLite's 1,000,000,000-byte limit on a
+# statement's value, and small enough that the writer's JSON copy of a batch stays cheap.
+BATCH_BYTES = 4 * 1024 * 1024
+# A record the database refuses is tried again cut to this many characters of message and traceback.
+SALVAGE_CHARS = 10_000
+# A caller waits for room only while the writer keeps taking rows; this long without, it stops waiting.
+STALL_WAIT = 5.0
 # How long the database may stay unusable before we say so (once) on stderr.
 QUIET_PERIOD = 60.0
 
@@ -41,72 +58,72 @@ def _encodable(value):
     return value.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(value, str) else value
 
 
-class CountingQueue(queue.Queue):
-    """A Queue that counts every row ever put, and hands rows out in batches."""
-
-    def _init(self, maxsize: int) -> None:
-        super()._init(maxsize)
-        self.put_total = 0
-
-    def _put(self, item) -> None:
-        self.queue.append(item)
-        self.put_total += 1
-
-    def get_batch(self, limit: int, linger: float = 0.0) -> list:
-        """Wait for a row, give a trickle `linger` seconds to grow, then take up to `limit` rows."""
-        with self.not_empty:
-            if not self._qsize():
-                self.not_empty.wait()
-            if not self._qsize():
-                return []  # woken by wake()
-        if linger and self.qsize() < limit:
-            time.sleep(linger)
-        with self.not_empty:
-            count = min(limit, self._qsize())
-            items = [self.queue.popleft() for _ in range(count)]
-            self.not_full.notify(count)
-            return items
-
-    def wake(self) -> None:
-        with self.not_empty:
-            self.not_empty.notify_all()
-
-
 class LogWriter:
     """One queue and one thread writing its rows in batches through a store."""
 
-    def __init__(self, store_factory: Callable[[], LogStore], *, capacity: int = 10_000, batch_size: int = 1_000):
-        if capacity < 1 or batch_size < 1:
-            raise ValueError("capacity and batch_size must be at least 1")
+    def __init__(
+        self,
+        store_factory: Callable[[], LogStore],
+        *,
+        capacity: int = DEFAULT_CAPACITY,
+        capacity_bytes: int = DEFAULT_CAPACITY_BYTES,
+        batch_size: int = 1_000,
+    ):
+        if capacity < 1 or batch_size < 1 or capacity_bytes < 1:
+            raise ValueError("capacity, capacity_bytes and batch_size must be at least 1")
         self.store_factory = store_factory
         self.capacity = capacity
+        self.capacity_bytes = capacity_bytes
         self.batch_size = batch_size
+        self.batch_bytes = min(BATCH_BYTES, capacity_bytes)
         self._store: LogStore | None = None
         self._reset()
         _every_writer.add(self)
 
     def _reset(self) -> None:
-        self._queue = CountingQueue(self.capacity)
+        self._queue = LogQueue(max_rows=self.capacity, max_bytes=self.capacity_bytes)
         self._done = 0
         self._done_changed = threading.Condition()
         self._dropped = 0
         self._dropped_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._stopping = False
+        # True while the database refuses our batches (missing, locked): callers then do not wait.
+        self._stalled = False
+        self._taken_at = time.monotonic()
         self._thread: threading.Thread | None = None
         self.thread_ident: int | None = None
         self._warned: dict[str, float] = {}
 
     # --- Callers ---------------------------------------------------------------------------
 
-    def put(self, row: LogRow) -> None:
-        """Queue a row without ever blocking; count it as dropped when the queue is full."""
+    def put(self, row: LogRow, size: int) -> None:
+        """Queue a row of about `size` bytes; when the queue is full, wait for room while that is safe."""
         if self._thread is None:
             self._start()
-        try:
-            self._queue.put_nowait(row)
-        except queue.Full:
+        if not self._queue.put(row, size, may_wait=self._may_wait):
             self.count_dropped(1)
+
+    def _may_wait(self, waiting_since: float) -> bool:
+        """Whether a caller finding the queue full may keep waiting for the writer to make room.
+
+        Waiting is what keeps a burst from losing records; it must never turn into a deadlock. So
+        nobody waits for a writer that is stopping, dead or failing (database missing or locked),
+        at interpreter shutdown, or on the writer's own thread (its records never get here); and
+        a caller that holds the database's write lock itself would stop the writer from taking
+        rows, so after STALL_WAIT seconds without the writer taking any, callers stop waiting
+        until it writes again. That bound also covers a signal handler that logs while its
+        thread is inside flush() or put().
+        """
+        thread = self._thread
+        if self._stalled or self._stopping or thread is None or not thread.is_alive() or sys.is_finalizing():
+            return False
+        if threading.get_ident() == self.thread_ident:
+            return False
+        if time.monotonic() - max(waiting_since, self._taken_at) > STALL_WAIT:
+            self._stalled = True
+            return False
+        return True
 
     def count_dropped(self, count: int) -> None:
         with self._dropped_lock:
@@ -129,13 +146,23 @@ class LogWriter:
             return self._done >= target
 
     def stop(self, timeout: float = EXIT_FLUSH_TIMEOUT) -> None:
-        """Write what is queued (up to `timeout`), then end the thread and close its connection."""
+        """Write what is queued, then end the thread and close its connection.
+
+        Gives up only after `timeout` seconds without progress: a full queue (up to 100,000
+        records) may take longer than that to write, and must not be lost at exit for it.
+        """
         thread = self._thread
         if thread is None:
             return
         self._stopping = True
         self._queue.wake()
-        thread.join(timeout)
+        done, idle_since = self._done, time.monotonic()
+        while thread.is_alive():
+            thread.join(min(timeout, 0.2))
+            if self._done != done:
+                done, idle_since = self._done, time.monotonic()
+            elif time.monotonic() - idle_since >= timeout:
+                break
         if not thread.is_alive():
             with self._start_lock:
                 self._thread, self.thread_ident, self._stopping = None, None, False
@@ -164,13 +191,16 @@ class LogWriter:
         unusable_since: float | None = None
         while True:
             if not batch:
-                if self._stopping and not self._queue.qsize():
+                if self._stopping and not len(self._queue):
                     break
-                batch = self._queue.get_batch(self.batch_size, LINGER)
+                batch = self._queue.get_batch(self.batch_size, self.batch_bytes, LINGER)
+                self._taken_at = time.monotonic()
                 continue
             try:
-                self._write(batch)
+                self._write(batch, report_drops=True)
             except (StoreNotReady, StoreUnavailable) as exc:
+                self._stalled = True
+                self._queue.wake()  # callers waiting for room stop waiting
                 if self._stopping:
                     break
                 now = time.monotonic()
@@ -180,15 +210,58 @@ class LogWriter:
                 delay = min(MAX_RETRY_DELAY, max(0.05, delay * 2))
                 time.sleep(delay)
                 continue
-            except Exception as exc:  # a bug must cost these records, never the writer thread
-                self._warn(f"dropped {len(batch)} log records: {exc!r}")
-                self.count_dropped(len(batch))
-            delay, unusable_since = 0.0, None
+            except Exception as exc:  # the database refused this batch (or a bug): never stop over it
+                self._warn(f"a batch of {len(batch)} log records was refused ({exc!r}); storing it record by record")
+                self._store_apart(batch)
+            delay, unusable_since, self._stalled = 0.0, None, False
             self._mark_done(len(batch))
             batch = []
         self._close_store()
 
-    def _write(self, batch: list[LogRow]) -> None:
+    def _store_apart(self, rows: list[LogRow]) -> None:
+        """Store a refused batch in halves, down to the bad records, which go in salvaged or counted."""
+        if len(rows) == 1:
+            self._store_one(rows[0])
+            return
+        middle = len(rows) // 2
+        for half in (rows[:middle], rows[middle:]):
+            try:
+                self._write_retrying(half)
+            except Exception:
+                self._store_apart(half)
+
+    def _store_one(self, row: LogRow) -> None:
+        """The one record the database refuses: store it shortened, then as a note without its text."""
+        error: Exception | None = None
+        for attempt in range(3):
+            if attempt == 0:
+                candidate = row
+            elif attempt == 1:
+                candidate = (*row[:3], cap_text(row[3], SALVAGE_CHARS), *row[4:7], cap_text(row[7], SALVAGE_CHARS))
+            else:
+                note = f"a log record could not be stored ({error!r}); its message and traceback are left out"
+                candidate = (*row[:3], note, *row[4:7], None)
+            try:
+                self._write_retrying([candidate])
+                return
+            except Exception as exc:
+                error = exc
+        self.count_dropped(1)
+
+    def _write_retrying(self, rows: list[LogRow]) -> None:
+        """Write rows, waiting out a database that is missing or locked (unless stopping)."""
+        delay = 0.05
+        while True:
+            try:
+                self._write(rows, report_drops=False)
+                return
+            except (StoreNotReady, StoreUnavailable):
+                if self._stopping:
+                    raise
+                time.sleep(delay)
+                delay = min(MAX_RETRY_DELAY, delay * 2)
+
+    def _write(self, batch: list[LogRow], *, report_drops: bool) -> None:
         if self._store is None:
             self._store = self.store_factory()
         secrets = secrets_from_setting_values(self._store.secret_values())
@@ -201,7 +274,7 @@ class LogWriter:
                 for created, level, name, message, module, func, line, exc in batch
             ]
         # Report drops once caught up, in the same transaction, so the count is never lost or doubled.
-        dropped = self._take_dropped() if not self._queue.qsize() else 0
+        dropped = self._take_dropped() if report_drops and not len(self._queue) else 0
         if dropped:
             rows = [*rows, self._dropped_row(dropped)]  # a new list: a retried batch must not keep it
         try:
@@ -220,8 +293,8 @@ class LogWriter:
 
     def _dropped_row(self, dropped: int) -> LogRow:
         message = (
-            f"dropped {dropped} log records: the queue of {self.capacity} was full "
-            "(logging faster than the database could take it, or the database was unavailable)"
+            f"dropped {dropped} log records: the queue ({self.capacity:,} records, {self.capacity_bytes:,} bytes) "
+            "was full while the database could not be written to, or they could not be stored at all"
         )
         return (time.time(), "WARNING", WRITER_LOGGER, message, "log_writer", "_write", None, None)
 
@@ -247,6 +320,17 @@ class LogWriter:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+def cap_text(text: str | None, limit: int) -> str | None:
+    """`text` cut to about `limit` characters, its head and tail kept around a marker saying how much went."""
+    if text is None or len(text) <= limit:
+        return text
+    cut = len(text) - limit
+    # ASCII on purpose: one "…" would make Python store all of an ASCII text at 2 bytes a character.
+    marker = f" [... truncated {cut:,} characters ...] "
+    head = limit * 3 // 4
+    return f"{text[:head]}{marker}{text[len(text) - (limit - head) :]}"
 
 
 # --- One writer per set of options, per process -------------------------------------------------

@@ -14,7 +14,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hash
 
 
 def test_stats_count_everything_from_cheap_queries(site_data, django_assert_max_num_queries):
-    with django_assert_max_num_queries(8):
+    # 9: the session counts also ask which sessions an import is still writing (an empty table, by key).
+    with django_assert_max_num_queries(9):
         stats = dashboard_stats()
     assert stats.session_count == 3
     assert stats.pair_count == 65

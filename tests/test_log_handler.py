@@ -198,7 +198,7 @@ def test_records_beyond_the_queue_while_the_table_is_missing_are_counted(attach,
     (report,) = [row for row in rows if row["logger"] == "finefoundry.logging"]
     dropped = int(re.match(r"dropped (\d+) log records", report["message"]).group(1))
     assert report["level"] == "WARNING"
-    assert dropped >= 10
+    assert dropped >= 5  # at most a full queue plus the batch the writer holds are kept
     assert len(kept) + dropped == 25
     assert [row["message"] for row in kept] == [f"early {i}" for i in range(len(kept))]
     assert capfd.readouterr().err == ""

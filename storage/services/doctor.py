@@ -24,7 +24,9 @@ or the doctor command will not know the check exists. A check that does not appl
 SQLite integrity check on PostgreSQL) raises Skipped with the reason.
 
 What --fix does, check by check: `integrity` cannot be repaired in place (restore a backup);
-`pair-counts` recounts; `stuck-runs` marks the run failed through the run life cycle, with the
+`pair-counts` recounts; `imports` rolls back an abandoned import (or completes one that was
+moving its rows into the session it appends to: storage/services/import_sessions.py);
+`stuck-runs` marks the run failed through the run life cycle, with the
 reason in its metadata (`failure_reason`) and logs; `orphan-directories` never deletes: it moves
 the directory into `<storage root>/.quarantine/`, where the user can look and delete it;
 `missing-directories` recreates an empty run directory inside the storage root (never outside);
@@ -53,7 +55,7 @@ from django.utils import timezone
 from storage import search_index_health
 from storage.exceptions import StorageError
 from storage.models import EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
-from storage.services import runs, scraping, storage_paths
+from storage.services import import_sessions, runs, scraping, storage_paths
 
 QUARANTINE_DIRECTORY = ".quarantine"
 DEFAULT_STUCK_AFTER = dt.timedelta(minutes=60)
@@ -212,6 +214,18 @@ def check_pair_counts(context: DoctorContext) -> list[Finding]:
         scraping.repair_pair_counts()
         for finding in findings:
             finding.fixed, finding.action = True, "recounted"
+    return findings
+
+
+@register_check("imports", "No import was left half-written")
+def check_abandoned_imports(context: DoctorContext) -> list[Finding]:
+    findings = []
+    for abandoned in import_sessions.abandoned_imports():
+        finding = Finding(abandoned.describe())
+        if context.fix:
+            action = import_sessions.recover(abandoned)
+            finding.fixed, finding.action = True, action or "finished by another process meanwhile"
+        findings.append(finding)
     return findings
 
 

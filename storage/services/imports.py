@@ -1,8 +1,10 @@
 """Importing dataset files as pairs: every export format, and FineFoundry's JSON and ChatML files.
 
 `import_pairs` reads the file twice. The first pass checks every record (shapes and rules in
-import_records) and writes nothing; the second writes them all in one transaction. A bad file
-therefore changes nothing, and its error names the file, the record, the line and the reason.
+import_records) and writes nothing, outside any transaction; the second writes them in short
+transactions into a session that stays hidden until the last commit (import_sessions), so no
+other writer waits long and a bad, failed or killed import changes nothing. Errors name the
+file, the record, the line and the reason.
 JSON Lines, CSV and JSON lists are all read incrementally, so memory stays flat whatever the
 file size.
 
@@ -23,19 +25,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.db import connections, transaction
-
 from storage import search_index
 from storage.exceptions import InvalidInput, NotFound, StorageError
 from storage.models import ScrapeSession
-from storage.services import dataset_readers, protected_paths, scraping
+from storage.services import dataset_readers, import_sessions, protected_paths, scraping
 from storage.services.import_records import SHAPES, ImportedPair, RecordError, detect_shape, to_pair
 from storage.services.inputs import optional_text, require_int, to_json
 
 IMPORT_FORMATS = ("auto", "json", "jsonl", "chatml", "alpaca", "sharegpt", "csv")
 FIXED_SHAPES = {"json": "standard", "jsonl": "standard", "csv": "standard"}
 CSV_COLUMNS = {"standard": ("input", "output"), "alpaca": ("instruction", "output")}
-WRITE_BATCH = 5000
 DEFAULT_SOURCE = "import"
 
 
@@ -179,22 +178,36 @@ def import_pairs(
             raise InvalidInput("give either a session to add to, or a source/name for a new session, not both")
         if not ScrapeSession.objects.filter(pk=session_id).exists():
             raise NotFound(f"scrape session {session_id} does not exist")
+    import_sessions.recover_abandoned_imports()
     dataset = open_dataset_file(path, fmt=fmt)
-    found = scan(dataset)
+    found = scan(dataset)  # outside any transaction: nobody waits while a big file is checked
     dataset = DatasetFile(dataset.path, dataset.container, found.shape, dataset.limit)
-    with transaction.atomic():
-        if session_id is None:
-            session = _new_session(dataset, found, source=source, name=name)
-        else:
-            session = ScrapeSession.objects.filter(pk=session_id).first()
-            if session is None:
-                raise NotFound(f"scrape session {session_id} does not exist")
-        written = _write(dataset, session.pk, found, appending=session_id is not None)
+    appending = session_id is not None
+    hidden = import_sessions.begin(
+        session=lambda: (
+            _staging_session(dataset, session_id)
+            if appending
+            else _new_session(dataset, found, source=source, name=name)
+        ),
+        path=str(dataset.path.resolve()),
+        target_session_id=session_id,
+    )
+    try:
+        written = import_sessions.insert_batches(hidden.pk, _rows(dataset, hidden.pk, found, appending=appending))
         if written != found.count:
             raise StorageError(f"{dataset.path} changed while it was being imported; nothing was imported")
-        # New pairs for the search index: indexed by a thread once this commits, as merges do.
-        search_index.index_in_background()
-    return ImportResult(session.pk, session_id is None, written, dataset.container, found.shape)
+        if appending:
+            if not ScrapeSession.objects.filter(pk=session_id).exists():
+                raise NotFound(f"scrape session {session_id} was deleted during the import; nothing was imported")
+            import_sessions.move_into(hidden.pk, session_id)
+        else:
+            import_sessions.publish(hidden.pk)
+    except BaseException:
+        import_sessions.discard(hidden.pk)
+        raise
+    # New pairs for the search index: indexed by a thread, as merges do.
+    search_index.index_in_background()
+    return ImportResult(session_id if appending else hidden.pk, not appending, written, dataset.container, found.shape)
 
 
 def _new_session(dataset: DatasetFile, found: Scan, *, source: str | None, name: str | None) -> ScrapeSession:
@@ -211,22 +224,18 @@ def _new_session(dataset: DatasetFile, found: Scan, *, source: str | None, name:
     )
 
 
-def _write(dataset: DatasetFile, session_id: int, found: Scan, *, appending: bool) -> int:
+def _staging_session(dataset: DatasetFile, target_id: int) -> ScrapeSession:
+    """Where an append's rows wait until they are moved into the target (import_sessions.move_into)."""
+    return scraping.create_scrape_session(
+        source=DEFAULT_SOURCE,
+        source_details=f"file={dataset.path.name}",
+        metadata={"imported_from": str(dataset.path.resolve()), "importing_into": target_id},
+        name=f"(importing {dataset.path.name} into session {target_id})",
+    )
+
+
+def _rows(dataset: DatasetFile, session_id: int, found: Scan, *, appending: bool) -> Iterator[tuple]:
     # A session added to keeps its own metadata, so a shared prompt goes on every pair instead.
     per_pair = found.per_pair_prompts or (appending and found.shared_prompt is not None)
-    written = 0
-    rows: list[tuple] = []
-    with connections["default"].cursor() as cursor:
-        for _, pair in dataset.pairs():
-            rows.append(_row(session_id, pair, per_pair_prompts=per_pair))
-            if len(rows) >= WRITE_BATCH:
-                cursor.executemany(scraping.INSERT_PAIR_SQL, rows)
-                written += len(rows)
-                rows.clear()
-        if rows:
-            cursor.executemany(scraping.INSERT_PAIR_SQL, rows)
-            written += len(rows)
-        cursor.execute(
-            "UPDATE scrape_sessions SET pair_count = COALESCE(pair_count, 0) + %s WHERE id = %s", [written, session_id]
-        )
-    return written
+    for _, pair in dataset.pairs():
+        yield _row(session_id, pair, per_pair_prompts=per_pair)
