@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 from storage.models import AppLog, ScrapedPair, ScrapeSession, TrainingRun
+from tests.conftest import child_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,12 +71,7 @@ def copy_test_database(target: Path) -> Path:
 
 
 def subprocess_env(db_file: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "FINEFOUNDRY_DB": str(db_file),
-        "FINEFOUNDRY_STORAGE_ROOT": str(db_file.parent / "training_outputs"),
-        "DJANGO_SECRET_KEY": "tests-only-secret-key",
-    }
+    return child_env(db_file, DJANGO_SECRET_KEY="tests-only-secret-key")
 
 
 def manage(db_file: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
+
+from tests.conftest import child_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +72,7 @@ def test_system_checks_are_clean():
 
 
 def test_shell_plus_loads_the_storage_models(tmp_path):
-    env = {**os.environ, "FINEFOUNDRY_DB": str(tmp_path / "x.db")}
+    env = child_env(tmp_path / "x.db")
     result = subprocess.run(
         [sys.executable, "manage.py", "shell_plus", "--quiet-load", "-c", "print(ScrapedPair._meta.db_table)"],
         cwd=PROJECT_ROOT,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, child_env
 
 pytestmark = pytest.mark.reliability
 
@@ -20,7 +19,7 @@ WORKER = PROJECT_ROOT / "tests" / "reliability_worker.py"
 
 
 def start_worker(db: Path, role: str, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "FINEFOUNDRY_DB": str(db), "FINEFOUNDRY_STORAGE_ROOT": str(db.parent / "training_outputs")}
+    env = child_env(db)
     return subprocess.Popen(
         [sys.executable, str(WORKER), role, *args],
         cwd=PROJECT_ROOT,
