@@ -31,6 +31,7 @@ from storage.models import ScrapeSession
 from storage.services import dataset_readers, scraping
 from storage.services.import_records import SHAPES, ImportedPair, RecordError, detect_shape, to_pair
 from storage.services.inputs import optional_text, require_int, to_json
+from storage.services.pair_insert import insert_pair_rows
 
 IMPORT_FORMATS = ("auto", "json", "jsonl", "chatml", "alpaca", "sharegpt", "csv")
 FIXED_SHAPES = {"json": "standard", "jsonl": "standard", "csv": "standard"}
@@ -219,11 +220,11 @@ def _write(dataset: DatasetFile, session_id: int, found: Scan, *, appending: boo
         for _, pair in dataset.pairs():
             rows.append(_row(session_id, pair, per_pair_prompts=per_pair))
             if len(rows) >= WRITE_BATCH:
-                cursor.executemany(scraping.INSERT_PAIR_SQL, rows)
+                insert_pair_rows(rows)
                 written += len(rows)
                 rows.clear()
         if rows:
-            cursor.executemany(scraping.INSERT_PAIR_SQL, rows)
+            insert_pair_rows(rows)
             written += len(rows)
         cursor.execute(
             "UPDATE scrape_sessions SET pair_count = COALESCE(pair_count, 0) + %s WHERE id = %s", [written, session_id]
