@@ -15,6 +15,8 @@ import pytest
 from storage.schema import DESKTOP_TABLE_NAMES
 from tests.conftest import DESKTOP_FIXTURES, PROJECT_ROOT, child_env, load_desktop_fixture, manage
 
+pytestmark = pytest.mark.sqlite_only("adopting a desktop SQLite file")
+
 
 def dump_tables(db: Path) -> dict[str, list[tuple]]:
     connection = sqlite3.connect(db)

@@ -17,7 +17,10 @@ from tests.conftest import PROJECT_ROOT, child_env, manage
 from tests.test_reliability_concurrency import start_worker
 from tests.test_reliability_crash import check_database, kill, wait_for
 
-pytestmark = pytest.mark.reliability
+pytestmark = [
+    pytest.mark.reliability,
+    pytest.mark.sqlite_only("killing commands mid-write on an SQLite file, checked with plain sqlite3"),
+]
 
 PAIRS = 100_000
 

@@ -13,7 +13,10 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT, child_env
 
-pytestmark = pytest.mark.reliability
+pytestmark = [
+    pytest.mark.reliability,
+    pytest.mark.sqlite_only("writers on one SQLite file, checked with plain sqlite3"),
+]
 
 WORKER = PROJECT_ROOT / "tests" / "reliability_worker.py"
 

@@ -19,7 +19,7 @@ from storage.exceptions import StorageError
 from storage.models import TrainingRun
 from tests.conftest import PROJECT_ROOT, child_env, manage
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.sqlite_only("full and read-only disks under an SQLite file")]
 
 
 def mount_tmpfs(path: Path, *options: str) -> None:
