@@ -19,7 +19,7 @@ def engine_is_postgresql() -> bool:
     return connection.vendor == "postgresql"
 
 
-def test_database_url() -> str | None:
+def _child_database_url() -> str | None:
     """DATABASE_URL with the database name replaced by the test database pytest-django makes (test_<name>)."""
     from urllib.parse import urlsplit, urlunsplit
 
@@ -32,8 +32,14 @@ def test_database_url() -> str | None:
 
 # The user's DATABASE_URL is replaced for the whole run, before any test starts a process: whatever
 # inherits os.environ (manage.py, workers, multiprocessing, a live server) reaches the test database.
-if os.environ.get("DATABASE_URL"):
-    os.environ["DATABASE_URL"] = test_database_url()
+CHILD_DATABASE_URL = _child_database_url()
+if CHILD_DATABASE_URL:
+    os.environ["DATABASE_URL"] = CHILD_DATABASE_URL
+
+
+def child_database_url() -> str | None:
+    """The test database's URL on PostgreSQL (None on SQLite), for processes that must share it."""
+    return CHILD_DATABASE_URL
 
 
 def child_env(db_file: Path | None = None, **extra: str) -> dict[str, str]:
