@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.conftest import load_desktop_fixture, manage, child_database_url
+from tests.conftest import child_database_url, load_desktop_fixture, manage
 
 pytestmark = [pytest.mark.postgresql_only, pytest.mark.django_db]
 
