@@ -103,3 +103,14 @@ def test_values_postgresql_cannot_hold_are_reported_before_anything_is_written(t
 
     with psycopg.connect(scratch_postgres.replace("postgres://", "postgresql://", 1)) as target:
         assert target.execute("SELECT count(*) FROM scraped_pairs").fetchone()[0] == 0
+
+
+def test_migrate_on_postgresql_says_a_desktop_file_is_not_adopted(tmp_path, scratch_postgres):
+    desktop = load_desktop_fixture("current", tmp_path / "finefoundry.db")
+    before = desktop.read_bytes()
+    result = manage(desktop, "migrate", "--no-input", env={"DATABASE_URL": scratch_postgres})
+    assert result.returncode == 0, result.stderr
+    assert f"FINEFOUNDRY_DB={desktop} is not adopted" in result.stdout
+    assert "transfer_database --from" in result.stdout
+    assert desktop.read_bytes() == before  # no backup, no adoption, not even opened
+    assert not list(tmp_path.glob("finefoundry.backup-*"))
