@@ -59,9 +59,14 @@ def files_state(directory: Path) -> dict[str, bytes | None]:
 
 
 def copy_test_database(target: Path) -> Path:
-    """Copy the migrated (and otherwise empty) test database to a file other processes can use."""
+    """A migrated, empty database file other processes can use: a copy of the test database on SQLite."""
     from django.db import connection
 
+    if connection.vendor != "sqlite":
+        # On PostgreSQL the child processes get a migrated SQLite file of their own instead.
+        result = manage(target, "migrate", "--no-input", "-v", "0", text=True)
+        assert result.returncode == 0, result.stderr
+        return target
     source = sqlite3.connect(connection.settings_dict["NAME"])
     try:
         source.execute("VACUUM INTO ?", (str(target),))
