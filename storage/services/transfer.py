@@ -138,6 +138,7 @@ def transfer_database(
         report = TransferReport()
         target.begin()
         try:
+            target.before_load()
             for table, _, _ in reversed(plan):
                 if table in occupied:
                     target.empty(table)
@@ -150,6 +151,8 @@ def transfer_database(
                 target.reset_sequence(table)
                 report.counts[table] = counter[0]
                 report.checksums[table] = digest.hexdigest()
+            say("Building indexes ...")
+            target.after_load()
             say("Verifying counts and checksums ...")
             for table, columns, kinds in plan:
                 count, checksum = _fingerprint(target, table, columns, kinds)
