@@ -16,6 +16,7 @@ from tests.conftest import child_env
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.sqlite_only("the SQLite connection's PRAGMAs")
 @pytest.mark.django_db
 def test_sqlite_connection_uses_wal_normal_sync_busy_timeout_and_foreign_keys():
     with connection.cursor() as cursor:
@@ -26,11 +27,25 @@ def test_sqlite_connection_uses_wal_normal_sync_busy_timeout_and_foreign_keys():
     assert connection.transaction_mode == "IMMEDIATE"
 
 
+@pytest.mark.sqlite_only("the test database is a file only on SQLite (PostgreSQL: the test below)")
 @pytest.mark.django_db
 def test_tests_run_on_a_real_file_not_the_users_database(settings):
     name = Path(connection.settings_dict["NAME"])
     assert name.is_file()
     assert name != settings.FINEFOUNDRY_DB
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.django_db
+def test_tests_and_their_child_processes_use_the_test_database_not_the_one_database_url_names():
+    import os
+
+    name = connection.settings_dict["NAME"]
+    assert name.startswith("test_")
+    # What every child process inherits names the test database, not the user's.
+    assert os.environ["DATABASE_URL"].endswith(f"/{name}")
+    assert child_env()["DATABASE_URL"].endswith(f"/{name}")
+    assert "DATABASE_URL" not in child_env(Path("/tmp/x.db"))
 
 
 @pytest.mark.django_db
