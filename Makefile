@@ -1,7 +1,10 @@
-.PHONY: serve test lint bench diagram
+.PHONY: serve dev test lint bench diagram
 
 serve:
 	python3 tasks.py serve
+
+dev:
+	python3 tasks.py dev
 
 test:
 	python3 tasks.py test

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The two Quick start commands: `python3 tasks.py serve` and `python3 tasks.py test`.
+"""The Quick start commands: `python3 tasks.py serve`, `python3 tasks.py dev` and `python3 tasks.py test`.
 
 Only the Python standard library is used here, so this runs on a fresh machine with nothing
 but Python 3.11: it makes .venv, installs the pinned requirements into it, then does the work.
@@ -30,13 +30,28 @@ def install(requirements: str) -> None:
     run(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", ROOT / requirements)
 
 
-def serve(extra: list[str]) -> None:
-    """Install, migrate, make sure an admin account exists, and serve the admin on 127.0.0.1:8000."""
+def prepare() -> None:
     install("requirements.txt")
     run(PYTHON, "manage.py", "migrate", "--no-input")
     run(PYTHON, "manage.py", "ensure_admin")
-    address = extra[0] if extra and not extra[0].startswith("-") else "127.0.0.1:8000"
+
+
+def serve(extra: list[str]) -> None:
+    """Install, migrate, make sure an admin account exists, and serve with gunicorn (several processes)."""
+    prepare()
+    address = (
+        extra[0] if extra and not extra[0].startswith("-") else os.environ.get("FINEFOUNDRY_BIND", "127.0.0.1:8000")
+    )
+    rest = extra[1:] if extra and not extra[0].startswith("-") else extra
     print(f"\nFineFoundry Storage: http://{address}/admin/\n", flush=True)
+    run(PYTHON, "-m", "gunicorn", "-c", ROOT / "finefoundry" / "gunicorn_conf.py", "--bind", address, *rest)
+
+
+def dev(extra: list[str]) -> None:
+    """Like serve, but Django's single-process development server, reloading on code changes."""
+    prepare()
+    address = extra[0] if extra and not extra[0].startswith("-") else "127.0.0.1:8000"
+    print(f"\nFineFoundry Storage (development server): http://{address}/admin/\n", flush=True)
     run(PYTHON, "manage.py", "runserver", *(extra or [address]))
 
 
@@ -53,7 +68,7 @@ def test(extra: list[str]) -> None:
 
 
 def main() -> int:
-    commands = {"serve": serve, "test": test}
+    commands = {"serve": serve, "dev": dev, "test": test}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(f"usage: python3 tasks.py {{{'|'.join(commands)}}} [arguments passed on]", file=sys.stderr)
         return 2

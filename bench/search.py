@@ -11,7 +11,10 @@ More cases are printed for information, without a target: "learning rate" (plant
 pairs, where icontains finds the capped 10,000 matches half way through the table), "of the"
 (in a fifth of all pairs) and "the model" (two common words, together in 0.6 % of pairs).
 
-    python bench/search.py [--pairs 1000000] [--rounds 7] [--rebuild]
+    python bench/search.py [--pairs 1000000] [--rounds 7] [--rebuild] [--database-url postgres://...]
+
+With --database-url, the same pairs are searched on PostgreSQL with the pg_trgm indexes against
+plain icontains (bench/postgres_search.py).
 """
 
 from __future__ import annotations
@@ -172,7 +175,28 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--rebuild", action="store_true", help="build the cached database again")
+    parser.add_argument("--database-url", help="a PostgreSQL URL: benchmark there instead of SQLite")
     args = parser.parse_args()
+    if args.database_url:
+        here = Path(__file__).resolve().parent
+        sys.path[:] = [str(ROOT), *(entry for entry in sys.path if Path(entry or ".").resolve() != here)]
+        from bench.postgres_search import main_postgres
+
+        generator = (
+            vocabulary,
+            make_pair,
+            plant,
+            {"sessions": SESSIONS, "rare_word": RARE_WORD, "rare_count": RARE_COUNT, "planted": PLANTED},
+        )
+        return main_postgres(
+            args.database_url,
+            pairs=args.pairs,
+            rounds=args.rounds,
+            rebuild=args.rebuild,
+            generator=generator,
+            version=VERSION,
+            target=TARGET_SPEEDUP,
+        )
 
     work = Path(tempfile.mkdtemp(prefix="ff-bench-search-"))
     os.environ["FINEFOUNDRY_DB"] = str(work / "unused.db")

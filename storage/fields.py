@@ -9,6 +9,8 @@ a space. On other databases the column is a real timestamp and nothing is rewrit
 
 from __future__ import annotations
 
+import json
+
 from django.db import models
 from django.db.models import lookups
 
@@ -70,7 +72,26 @@ class LegacyJSONField(models.JSONField):
 
     A value that is not valid JSON (written by an old desktop version) reads back as the raw
     string instead of failing the whole query.
+
+    On PostgreSQL the column is `text` as well, not `jsonb`: jsonb re-sorts object keys and
+    drops duplicate ones, and a config's or metadata's key order is part of what the user wrote
+    (and what the desktop app and an export show). The value is stored as `json.dumps` writes
+    it on every engine, so both hold the same text. Nothing here filters inside these columns.
     """
 
     def db_check(self, connection):
         return None
+
+    def db_type(self, connection):
+        if connection.vendor == "postgresql":
+            return "text"
+        return super().db_type(connection)
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if connection.vendor != "postgresql":
+            return super().get_db_prep_value(value, connection, prepared)
+        if not prepared:
+            value = self.get_prep_value(value)
+        if hasattr(value, "as_sql"):
+            return value
+        return json.dumps(value, cls=self.encoder)

@@ -1,11 +1,76 @@
-"""Shared fixtures: every test gets its own storage root; factories make realistic rows."""
+"""Shared fixtures: every test gets its own storage root; factories make realistic rows.
+
+Also the suite's two database guards: every process a test starts gets the test database (or a
+scratch file of its own) through `child_env`, never the database the user's DATABASE_URL names;
+and `@pytest.mark.sqlite_only("why")` skips a test of an SQLite-only feature on PostgreSQL.
+"""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
 import pytest
+from django.db import connection
+
+
+def engine_is_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _child_database_url() -> str | None:
+    """DATABASE_URL with the database name replaced by the test database pytest-django makes (test_<name>)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + connection.creation._get_test_db_name()))
+
+
+# The user's DATABASE_URL is replaced for the whole run, before any test starts a process: whatever
+# inherits os.environ (manage.py, workers, multiprocessing, a live server) reaches the test database.
+CHILD_DATABASE_URL = _child_database_url()
+if CHILD_DATABASE_URL:
+    os.environ["DATABASE_URL"] = CHILD_DATABASE_URL
+
+
+def child_database_url() -> str | None:
+    """The test database's URL on PostgreSQL (None on SQLite), for processes that must share it."""
+    return CHILD_DATABASE_URL
+
+
+def child_env(db_file: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment for a process a test starts.
+
+    With `db_file`, the child works on that SQLite file of its own (DATABASE_URL removed, so even on
+    a PostgreSQL run it is a scratch database); without, it shares this run's test database.
+    """
+    env = dict(os.environ)
+    if db_file is not None:
+        env.pop("DATABASE_URL", None)
+        env["FINEFOUNDRY_DB"] = str(db_file)
+        env["FINEFOUNDRY_STORAGE_ROOT"] = str(Path(db_file).parent / "training_outputs")
+    elif not engine_is_postgresql():
+        env["FINEFOUNDRY_DB"] = str(connection.settings_dict["NAME"])
+    env.setdefault("DJANGO_SETTINGS_MODULE", "finefoundry.settings")
+    env.update(extra)
+    return env
+
+
+def pytest_collection_modifyitems(config, items):
+    """`sqlite_only` tests are skipped on PostgreSQL (with their reason), `postgresql_only` ones on SQLite."""
+    postgresql = engine_is_postgresql()
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker and postgresql:
+            reason = marker.args[0] if marker.args else "an SQLite-only feature"
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
+        if item.get_closest_marker("postgresql_only") and not postgresql:
+            item.add_marker(pytest.mark.skip(reason="PostgreSQL only (run with DATABASE_URL=postgres://...)"))
+
 
 # Copies of the two desktop databases in ../shared/fixtures, so a clone anywhere can run the suite.
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
@@ -74,17 +139,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage(db: Path, *args: str, timeout: float = 120, **kwargs):
-    """Run `python manage.py ...` in a subprocess against the database file `db`."""
-    import os
+    """Run `python manage.py ...` in a subprocess against the SQLite database file `db`."""
     import subprocess
     import sys
 
-    env = {
-        **os.environ,
-        "FINEFOUNDRY_DB": str(db),
-        "FINEFOUNDRY_STORAGE_ROOT": str(db.parent / "training_outputs"),
-        **kwargs.pop("env", {}),
-    }
+    env = child_env(db, **kwargs.pop("env", {}))
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=PROJECT_ROOT,

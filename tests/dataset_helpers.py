@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 from storage.models import AppLog, ScrapedPair, ScrapeSession, TrainingRun
+from tests.conftest import child_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,9 +59,14 @@ def files_state(directory: Path) -> dict[str, bytes | None]:
 
 
 def copy_test_database(target: Path) -> Path:
-    """Copy the migrated (and otherwise empty) test database to a file other processes can use."""
+    """A migrated, empty database file other processes can use: a copy of the test database on SQLite."""
     from django.db import connection
 
+    if connection.vendor != "sqlite":
+        # On PostgreSQL the child processes get a migrated SQLite file of their own instead.
+        result = manage(target, "migrate", "--no-input", "-v", "0", text=True)
+        assert result.returncode == 0, result.stderr
+        return target
     source = sqlite3.connect(connection.settings_dict["NAME"])
     try:
         source.execute("VACUUM INTO ?", (str(target),))
@@ -71,12 +76,7 @@ def copy_test_database(target: Path) -> Path:
 
 
 def subprocess_env(db_file: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "FINEFOUNDRY_DB": str(db_file),
-        "FINEFOUNDRY_STORAGE_ROOT": str(db_file.parent / "training_outputs"),
-        "DJANGO_SECRET_KEY": "tests-only-secret-key",
-    }
+    return child_env(db_file, DJANGO_SECRET_KEY="tests-only-secret-key")
 
 
 def manage(db_file: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:

@@ -35,7 +35,7 @@ def test_list_cuts_texts_short_in_sql_and_never_counts_the_whole_table(admin_cli
     for sql in pair_queries:
         assert "COUNT(" not in sql.upper(), sql
         # Only the first characters of each text leave the database, and never more than a page of rows.
-        selected = re.sub(r"SUBSTR\([^)]*\)", "", sql.split(" FROM ")[0])
+        selected = re.sub(r"SUBSTR(?:ING)?\([^)]*\)", "", sql.split(" FROM ")[0])  # SUBSTRING on PostgreSQL
         assert "input_text" not in selected and "output_text" not in selected, sql
         assert "LIMIT 100" in sql, sql
 

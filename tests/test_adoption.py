@@ -5,7 +5,6 @@ These run the real command in a subprocess against database files in temp dirs.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -14,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from storage.schema import DESKTOP_TABLE_NAMES
-from tests.conftest import DESKTOP_FIXTURES, PROJECT_ROOT, load_desktop_fixture, manage
+from tests.conftest import DESKTOP_FIXTURES, PROJECT_ROOT, child_env, load_desktop_fixture, manage
+
+pytestmark = pytest.mark.sqlite_only("adopting a desktop SQLite file")
 
 
 def dump_tables(db: Path) -> dict[str, list[tuple]]:
@@ -215,7 +216,7 @@ def test_our_api_reads_what_the_desktop_app_wrote(desktop_db):
         "api.get_pairs_for_session(1)[1]['thread_id'], api.get_setting('ollama')['enabled'], "
         "api.get_training_run(2)['logs'][0], api.get_last_used_config(), api.get_log_count()]))"
     )
-    env = {**os.environ, "FINEFOUNDRY_DB": str(desktop_db)}
+    env = child_env(desktop_db)
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60
     )

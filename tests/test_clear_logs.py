@@ -148,6 +148,7 @@ def test_api_signature_still_works(mixed_logs):
     assert remaining() == "bcef"
 
 
+@pytest.mark.sqlite_only("observes the SQLite file through a second plain sqlite3 connection")
 @pytest.mark.django_db(transaction=True)
 def test_outside_a_transaction_every_batch_is_committed_on_its_own():
     import sqlite3

@@ -161,3 +161,19 @@ def call_command_output(*args) -> str:
     out = StringIO()
     call_command(*args, stdout=out)
     return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("Straße", "Grüße"), ("STRASSE", "GRÜSSE")),
+        (("hello\u00a0world", "ok"), ("hello world", "ok")),
+        (("ﬁne", "①"), ("fine", "1")),  # NFKC: ligature, circled digit
+    ],
+)
+def test_normalized_dedupe_is_the_same_on_every_engine(session_factory, first, second):
+    """The database removes exactly what `normalized` calls equal, whether SQLite or PostgreSQL runs it."""
+    assert normalized(first[0]) == normalized(second[0]) and normalized(first[1]) == normalized(second[1])
+    session = make_session(session_factory, [first, second, ("other", "pair")])
+    assert remove_duplicates(session_ids=[session.pk], normalize=True).removed == 1
+    assert texts(session) == [first, ("other", "pair")]

@@ -37,6 +37,7 @@ def failing_doctor(*args) -> tuple[str, str]:
     return out.getvalue(), str(raised.value)
 
 
+@pytest.mark.sqlite_only("asserts the SQLite file-integrity check among the results")
 def test_a_healthy_database_passes(session_factory, run_factory):
     session_factory(pairs=3)
     run_factory()
@@ -162,6 +163,7 @@ def test_a_missing_directory_outside_the_root_is_left_alone(run_factory, tmp_pat
     assert not outside.exists()
 
 
+@pytest.mark.sqlite_only("orphan pairs exist only where foreign keys can be off (PRAGMA defer_foreign_keys)")
 def test_pairs_of_deleted_sessions_are_removed(session_factory):
     kept = session_factory(pairs=2)
     with connection.cursor() as cursor:
@@ -204,6 +206,7 @@ def test_unknown_check_and_bad_threshold_are_refused():
         run_doctor("--stuck-after-minutes", "0")
 
 
+@pytest.mark.sqlite_only("file-level corruption of an SQLite file")
 def test_a_corrupted_file_fails_the_integrity_check(tmp_path):
     db_file = copy_test_database(tmp_path / "finefoundry.db")
     add_pairs_directly(db_file, [(f"question {i} " * 20, f"answer {i} " * 40) for i in range(5000)])

@@ -59,6 +59,7 @@ def make_log_db(path: Path) -> Path:
     return path
 
 
+@pytest.mark.sqlite_only("asserts the desktop's text timestamp format in the SQLite file")
 @pytest.mark.django_db(transaction=True)
 def test_row_holds_what_app_logs_holds(attach):
     logger, handler = attach()
@@ -109,6 +110,7 @@ def test_record_logged_in_a_transaction_that_rolls_back_is_kept(attach):
     assert [row["message"] for row in stored_rows(django_db_file(), logger=LOGGER)] == ["about to fail"]
 
 
+@pytest.mark.sqlite_only("the desktop's two text timestamp formats exist only in SQLite files")
 @pytest.mark.django_db(transaction=True)
 def test_ordering_and_date_filters_mix_desktop_rows_with_ours(attach):
     logger, handler = attach()
@@ -129,7 +131,10 @@ def test_ordering_and_date_filters_mix_desktop_rows_with_ours(attach):
     assert [log["message"] for log in api.get_logs(logger=LOGGER)] == ["desktop later", "ours"]
 
 
-@pytest.mark.parametrize("store", ["sqlite", "django"])
+@pytest.mark.parametrize(
+    "store",
+    [pytest.param("sqlite", marks=pytest.mark.sqlite_only("the SQLite log store writes the file itself")), "django"],
+)
 @pytest.mark.django_db(transaction=True)
 def test_debug_with_root_logger_neither_recurses_nor_stores_query_logs(attach, settings, store):
     settings.DEBUG = True

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from storage.log_handler import DatabaseLogHandler
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, child_env
 from tests.log_helpers import count_rows, stored_rows
 
 CHILD_SCRIPT = """
@@ -36,7 +36,7 @@ for thread in threads:
 
 
 def test_three_processes_with_two_threads_each_lose_nothing(migrated_db):
-    env = {**os.environ, "FINEFOUNDRY_DB": str(migrated_db), "DJANGO_SETTINGS_MODULE": "finefoundry.settings"}
+    env = child_env(migrated_db)
     children = [
         subprocess.Popen(
             [sys.executable, "-c", CHILD_SCRIPT],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +11,12 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 
+from tests.conftest import child_env
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.sqlite_only("the SQLite connection's PRAGMAs")
 @pytest.mark.django_db
 def test_sqlite_connection_uses_wal_normal_sync_busy_timeout_and_foreign_keys():
     with connection.cursor() as cursor:
@@ -25,11 +27,25 @@ def test_sqlite_connection_uses_wal_normal_sync_busy_timeout_and_foreign_keys():
     assert connection.transaction_mode == "IMMEDIATE"
 
 
+@pytest.mark.sqlite_only("the test database is a file only on SQLite (PostgreSQL: the test below)")
 @pytest.mark.django_db
 def test_tests_run_on_a_real_file_not_the_users_database(settings):
     name = Path(connection.settings_dict["NAME"])
     assert name.is_file()
     assert name != settings.FINEFOUNDRY_DB
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.django_db
+def test_tests_and_their_child_processes_use_the_test_database_not_the_one_database_url_names():
+    import os
+
+    name = connection.settings_dict["NAME"]
+    assert name.startswith("test_")
+    # What every child process inherits names the test database, not the user's.
+    assert os.environ["DATABASE_URL"].endswith(f"/{name}")
+    assert child_env()["DATABASE_URL"].endswith(f"/{name}")
+    assert "DATABASE_URL" not in child_env(Path("/tmp/x.db"))
 
 
 @pytest.mark.django_db
@@ -71,7 +87,7 @@ def test_system_checks_are_clean():
 
 
 def test_shell_plus_loads_the_storage_models(tmp_path):
-    env = {**os.environ, "FINEFOUNDRY_DB": str(tmp_path / "x.db")}
+    env = child_env(tmp_path / "x.db")
     result = subprocess.run(
         [sys.executable, "manage.py", "shell_plus", "--quiet-load", "-c", "print(ScrapedPair._meta.db_table)"],
         cwd=PROJECT_ROOT,

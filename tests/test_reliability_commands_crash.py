@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -14,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT, manage
+from tests.conftest import PROJECT_ROOT, child_env, manage
 from tests.test_reliability_concurrency import start_worker
 from tests.test_reliability_crash import check_database, kill, wait_for
 
-pytestmark = pytest.mark.reliability
+pytestmark = [
+    pytest.mark.reliability,
+    pytest.mark.sqlite_only("killing commands mid-write on an SQLite file, checked with plain sqlite3"),
+]
 
 PAIRS = 100_000
 
@@ -46,7 +48,7 @@ def fill(db: Path, *, sessions: int = 2, pairs: int = PAIRS, logs: int = 0) -> l
 
 
 def start_command(db: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "FINEFOUNDRY_DB": str(db), "FINEFOUNDRY_STORAGE_ROOT": str(db.parent / "training_outputs")}
+    env = child_env(db)
     return subprocess.Popen(
         [sys.executable, "manage.py", *args, "-v", "0"],
         cwd=PROJECT_ROOT,

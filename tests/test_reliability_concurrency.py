@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -12,15 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, child_env
 
-pytestmark = pytest.mark.reliability
+pytestmark = [
+    pytest.mark.reliability,
+    pytest.mark.sqlite_only("writers on one SQLite file, checked with plain sqlite3"),
+]
 
 WORKER = PROJECT_ROOT / "tests" / "reliability_worker.py"
 
 
 def start_worker(db: Path, role: str, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "FINEFOUNDRY_DB": str(db), "FINEFOUNDRY_STORAGE_ROOT": str(db.parent / "training_outputs")}
+    env = child_env(db)
     return subprocess.Popen(
         [sys.executable, str(WORKER), role, *args],
         cwd=PROJECT_ROOT,

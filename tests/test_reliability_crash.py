@@ -13,7 +13,10 @@ import pytest
 
 from tests.test_reliability_concurrency import start_worker
 
-pytestmark = pytest.mark.reliability
+pytestmark = [
+    pytest.mark.reliability,
+    pytest.mark.sqlite_only("killing writers on an SQLite file, checked with PRAGMA integrity_check"),
+]
 
 
 def wait_for(process: subprocess.Popen, event: str, timeout: float = 60) -> dict:

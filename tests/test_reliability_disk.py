@@ -17,9 +17,9 @@ import pytest
 from storage import api
 from storage.exceptions import StorageError
 from storage.models import TrainingRun
-from tests.conftest import PROJECT_ROOT, manage
+from tests.conftest import PROJECT_ROOT, child_env, manage
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.sqlite_only("full and read-only disks under an SQLite file")]
 
 
 def mount_tmpfs(path: Path, *options: str) -> None:
@@ -106,7 +106,7 @@ def test_the_web_server_names_a_database_it_will_not_open(tmp_path):
         "r = Client(HTTP_HOST='localhost', raise_request_exception=False).post('/admin/login/', {'username': 'a', 'password': 'b'}); "
         "print(r.status_code); print(r.content.decode())"
     )
-    env = {**os.environ, "FINEFOUNDRY_DB": str(db)}
+    env = child_env(db)
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60
     )

@@ -148,6 +148,7 @@ def test_an_empty_search_changes_nothing(corpus):
     assert search_queryset(pairs, '  "" ') is pairs
 
 
+@pytest.mark.sqlite_only("the FTS5 index's query planning (PostgreSQL: tests/test_search_postgres.py)")
 def test_long_terms_use_the_index_and_short_ones_scan(corpus):
     assert search_index.FTS_TABLE in str(search_queryset(ScrapedPair.objects.all(), "lora ab").query)
     assert search_index.FTS_TABLE not in str(search_queryset(ScrapedPair.objects.all(), "ab x").query)
@@ -159,6 +160,7 @@ def test_the_like_backend_never_touches_the_index(settings, corpus):
     assert inputs(searched_ids("lora")) == ["How do I fine-tune Llama 3 with LoRA?"]
 
 
+@pytest.mark.sqlite_only("the FTS5 index's query planning (PostgreSQL: tests/test_search_postgres.py)")
 def test_without_the_index_search_falls_back_to_scanning(corpus):
     search_index.uninstall(search_index.connections["default"])
     assert search_index.search_mark() is None
@@ -168,6 +170,7 @@ def test_without_the_index_search_falls_back_to_scanning(corpus):
     assert searched_ids("learning rate") == icontains_ids("learning rate")
 
 
+@pytest.mark.sqlite_only("the FTS5 index's query planning (PostgreSQL: tests/test_search_postgres.py)")
 @pytest.mark.parametrize("dense_share", [0.0, 2.0])
 def test_dense_and_sparse_strategies_agree(monkeypatch, session_factory, dense_share):
     # DENSE_SHARE 0 makes every term "dense" (scan), 2.0 none (index candidates).

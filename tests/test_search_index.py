@@ -17,6 +17,10 @@ from storage.services import scraping, sessions_admin
 from storage.services.search import search_pairs, search_queryset
 from tests.conftest import manage
 
+pytestmark = pytest.mark.sqlite_only(
+    "the FTS5 search index (PostgreSQL's pg_trgm counterpart: test_search_postgres.py)"
+)
+
 
 def found(query: str, **kwargs) -> list[str]:
     return [pair.input_text for pair in search_pairs(query=query, **kwargs)]

@@ -76,6 +76,7 @@ def test_configs_settings_evaluations_and_logs(seeded):
     assert len(stamps) == 160 and all(NOW - dt.timedelta(days=8) < s <= NOW for s in stamps)
 
 
+@pytest.mark.sqlite_only("the desktop's two text timestamp formats; PostgreSQL stores real timestamps")
 def test_both_desktop_timestamp_formats_are_in_the_logs(seeded):
     from django.db import connection
 

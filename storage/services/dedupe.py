@@ -2,15 +2,19 @@
 
 Duplicates are found by one window function over the selected sessions: within each session,
 or across all of them (`across_sessions`), every pair after the first (lowest id) with the same
-comparison key goes. The key is the two texts as stored, or with `normalize` the texts with
-runs of whitespace collapsed to one space, ends trimmed and case folded ("Hello  World " and
-"hello world" are then duplicates). SQLite has no such function, so there `normalize` uses
-one registered on the connection (Python's str.split and str.casefold); PostgreSQL has
-regexp_replace and lower.
+comparison key goes. The key is the two texts as stored, or with `normalize` the texts as
+`normalized` makes them: NFKC, case folded, runs of whitespace collapsed to one space, ends
+trimmed ("Hello  World " and "hello world", "Straße" and "STRASSE", a non-breaking space and a
+space are then duplicates). That one Python function is the definition on every engine:
+SQLite calls it as a function registered on the connection; on PostgreSQL (whose lower() and
+regex classes know neither ß→ss nor every Unicode space) the pairs are streamed through it
+and the ids to delete are handed back to the same statements.
 """
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from dataclasses import dataclass, field
 
 from django.db import connections, transaction
@@ -32,23 +36,44 @@ class DedupeResult:
 
 
 def normalized(text: str | None) -> str:
-    """Whitespace runs collapsed to one space, ends trimmed, case folded."""
-    return " ".join((text or "").split()).casefold()
+    """The normalised form of a text: NFKC, case folded, whitespace runs collapsed to one space, ends trimmed."""
+    return " ".join(unicodedata.normalize("NFKC", text or "").casefold().split())
 
 
-def key_sql(connection, *, normalize: bool) -> str:
-    """The comparison key of a pair as SQL over scraped_pairs' columns."""
+def key_sql(connection, *, normalize: bool) -> str | None:
+    """The comparison key of a pair as SQL over scraped_pairs' columns; None: computed in Python."""
     if not normalize:
         return "input_text, output_text"
     if connection.vendor == "sqlite":
         connection.ensure_connection()
         connection.connection.create_function(NORMALIZE_FUNCTION, 1, normalized, deterministic=True)
         return f"{NORMALIZE_FUNCTION}(input_text), {NORMALIZE_FUNCTION}(output_text)"
-    if connection.vendor == "postgresql":
-        return ", ".join(
-            f"lower(btrim(regexp_replace({col}, '\\s+', ' ', 'g')))" for col in ("input_text", "output_text")
+    return None
+
+
+def _normalized_duplicates(connection, ids: list[int], *, across_sessions: bool) -> list[tuple[int, int]]:
+    """(id, session_id) of every pair repeating an earlier one under `normalized`, read in id order."""
+    seen: set[bytes] = set()
+    doomed = []
+    placeholders = ", ".join(["%s"] * len(ids))
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, session_id, input_text, output_text FROM scraped_pairs WHERE session_id IN ({placeholders})"
+            " ORDER BY id",
+            ids,
         )
-    raise InvalidInput(f"normalized dedupe is not available on {connection.vendor}")
+        while rows := cursor.fetchmany(5000):
+            for pair_id, session_id, input_text, output_text in rows:
+                key = hashlib.blake2b(digest_size=16)
+                key.update(b"" if across_sessions else str(session_id).encode())
+                for text in (input_text, output_text):
+                    key.update(b"\0" + normalized(text).encode("utf-8", "surrogatepass"))
+                digest = key.digest()
+                if digest in seen:
+                    doomed.append((pair_id, session_id))
+                else:
+                    seen.add(digest)
+    return doomed
 
 
 def remove_duplicates(
@@ -60,19 +85,26 @@ def remove_duplicates(
         raise InvalidInput("give at least one session id")
     connection = connections["default"]
     placeholders = ", ".join(["%s"] * len(ids))
-    partition = f"{'' if across_sessions else 'session_id, '}{key_sql(connection, normalize=normalize)}"
+    key = key_sql(connection, normalize=normalize)
     with transaction.atomic(), connection.cursor() as cursor:
         existing_sessions(ids)
         cursor.execute(f"DROP TABLE IF EXISTS {DOOMED_TABLE}")
         cursor.execute(f"CREATE TEMPORARY TABLE {DOOMED_TABLE} (id bigint PRIMARY KEY, session_id bigint NOT NULL)")
-        cursor.execute(
-            f"INSERT INTO {DOOMED_TABLE} (id, session_id)"
-            " SELECT id, session_id FROM ("
-            f"  SELECT id, session_id, row_number() OVER (PARTITION BY {partition} ORDER BY id) AS position"
-            f"  FROM scraped_pairs WHERE session_id IN ({placeholders})"
-            ") ranked WHERE position > 1",
-            ids,
-        )
+        if key is None:
+            cursor.executemany(
+                f"INSERT INTO {DOOMED_TABLE} (id, session_id) VALUES (%s, %s)",
+                _normalized_duplicates(connection, ids, across_sessions=across_sessions),
+            )
+        else:
+            partition = f"{'' if across_sessions else 'session_id, '}{key}"
+            cursor.execute(
+                f"INSERT INTO {DOOMED_TABLE} (id, session_id)"
+                " SELECT id, session_id FROM ("
+                f"  SELECT id, session_id, row_number() OVER (PARTITION BY {partition} ORDER BY id) AS position"
+                f"  FROM scraped_pairs WHERE session_id IN ({placeholders})"
+                ") ranked WHERE position > 1",
+                ids,
+            )
         cursor.execute(f"SELECT session_id, count(*) FROM {DOOMED_TABLE} GROUP BY session_id ORDER BY session_id")
         found = dict(cursor.fetchall())
         if found and not dry_run:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from django.db import connections, transaction
 
 from storage.models import ImportInProgress, ScrapeSession
-from storage.services import scraping
+from storage.services.pair_insert import insert_pair_rows
 
 # Each write transaction aims at this long; the batch size follows what was measured.
 TARGET_SECONDS = 0.1
@@ -104,7 +104,7 @@ def _insert(session_id: int, rows: list[tuple]) -> float:
     """One short transaction: the rows, the session's pair_count and the heartbeat; return its seconds."""
     with transaction.atomic(), connections["default"].cursor() as cursor:
         started = time.perf_counter()
-        cursor.executemany(scraping.INSERT_PAIR_SQL, rows)
+        insert_pair_rows(rows)
         cursor.execute(
             "UPDATE scrape_sessions SET pair_count = COALESCE(pair_count, 0) + %s WHERE id = %s",
             [len(rows), session_id],

@@ -21,12 +21,10 @@ from storage.services.inputs import (
     require_text,
     to_json,
 )
+from storage.services.pair_insert import INSERT_PAIR_SQL as INSERT_PAIR_SQL  # where callers have found it
+from storage.services.pair_insert import insert_pair_rows
 
 PAIR_CORE_KEYS = frozenset({"input", "output", "source_url"})
-INSERT_PAIR_SQL = (
-    "INSERT INTO scraped_pairs (session_id, input_text, output_text, source_url, metadata_json)"
-    " VALUES (%s, %s, %s, %s, %s)"
-)
 
 
 def max_text_chars() -> int:
@@ -136,7 +134,7 @@ def add_scraped_pairs(*, session_id: int, pairs: Iterable[dict]) -> int:
     """Add pairs to a session, all or nothing; pairs missing a side are skipped. Return how many were added.
 
     Extra keys of a pair become its metadata. Everything is validated before the write,
-    which is one INSERT ... executemany plus one pair_count update in a single transaction.
+    which is one bulk insert (storage.services.pair_insert) plus one pair_count update in a single transaction.
     """
     require_int(session_id, name="session_id", minimum=1)
     if isinstance(pairs, (str, bytes, dict)) or not isinstance(pairs, Iterable):
@@ -148,8 +146,8 @@ def add_scraped_pairs(*, session_id: int, pairs: Iterable[dict]) -> int:
     with transaction.atomic():
         if not ScrapeSession.objects.filter(pk=session_id).exists():
             raise NotFound(f"scrape session {session_id} does not exist")
+        insert_pair_rows(rows)
         with connections["default"].cursor() as cursor:
-            cursor.executemany(INSERT_PAIR_SQL, rows)
             cursor.execute(
                 "UPDATE scrape_sessions SET pair_count = COALESCE(pair_count, 0) + %s WHERE id = %s",
                 [len(rows), session_id],

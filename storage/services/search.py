@@ -77,6 +77,10 @@ def search_queryset(queryset: QuerySet, term: str) -> QuerySet:
     terms = parse_terms(term)
     if not terms:
         return queryset
+    if any("\x00" in text for text in terms):
+        # No stored text holds a NUL (every write refuses one), so nothing matches; PostgreSQL
+        # would reject the parameter outright, SQLite would scan for nothing.
+        return queryset.none()
     queryset = queryset.filter(*term_filters(terms))
     indexed_terms = [text for text in terms if len(text) >= search_index.MIN_TERM_CHARS]
     mark = search_index.search_mark(using=queryset.db) if indexed_terms else None

@@ -1,0 +1,171 @@
+"""Copy a whole database from one engine to the other: SQLite file ⇄ PostgreSQL (transfer_database).
+
+Every FineFoundry table and Django's auth users are streamed in primary-key order, ids kept, in
+one transaction on the target: checked first, written second, verified last.
+
+1. The target is migrated (so it has the schema this project makes) and must be empty, unless
+   `replace` is given (then its rows in these tables are deleted in the same transaction).
+2. Before anything is written, the source is searched for values the target cannot hold (on
+   PostgreSQL: NUL characters, integers beyond 32 bits, text that is not a timestamp in a
+   timestamp column); any found are reported together and nothing is written.
+3. Rows are copied (COPY into PostgreSQL, executemany into SQLite), sequences set past the
+   largest id, and each table's count and a checksum of its canonical values are compared
+   between source and target before the transaction commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from storage.exceptions import InvalidInput, StorageError
+from storage.services.transfer_endpoints import is_postgres_url, open_endpoint
+
+# Parents before children, so SQLite's foreign keys (when on) and readers see whole rows.
+TABLES = [
+    "settings",
+    "app_state",
+    "training_configs",
+    "scrape_sessions",
+    "scraped_pairs",
+    "training_runs",
+    "evaluation_runs",
+    "app_logs",
+    "auth_user",
+]
+PROGRESS_EVERY = 100_000
+
+
+class TransferRefused(InvalidInput):
+    """The target cannot take the source as it is (not empty, or values it cannot hold)."""
+
+
+@dataclass
+class TransferReport:
+    counts: dict[str, int] = field(default_factory=dict)
+    checksums: dict[str, str] = field(default_factory=dict)
+
+
+def _kind(source: str, target: str) -> str:
+    for special in ("time", "bool"):
+        if special in (source, target):
+            return special
+    return target
+
+
+def _migrate(url: str) -> None:
+    """Give the target this project's schema with `manage.py migrate` in a child process."""
+    env = dict(os.environ)
+    if is_postgres_url(url):
+        env["DATABASE_URL"] = url
+    else:
+        env.pop("DATABASE_URL", None)
+        env["FINEFOUNDRY_DB"] = url.removeprefix("sqlite:///")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode:
+        raise StorageError(f"migrating the target failed:\n{result.stderr.strip()[-2000:]}")
+
+
+def _checksummed(rows: Iterator[tuple], digest, counter: list[int], progress, table: str, total: int):
+    for row in rows:
+        digest.update(repr(row).encode("utf-8", "surrogatepass"))
+        counter[0] += 1
+        if progress and counter[0] % PROGRESS_EVERY == 0:
+            progress(f"  {table}: {counter[0]:,} / {total:,}")
+        yield row
+
+
+def _fingerprint(end, table: str, columns: list[str], kinds: list[str]) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    count = 0
+    for row in end.rows(table, columns, kinds):
+        digest.update(repr(row).encode("utf-8", "surrogatepass"))
+        count += 1
+    return count, digest.hexdigest()
+
+
+def transfer_database(
+    *, source_url: str, target_url: str, replace: bool = False, progress: Callable[[str], None] | None = None
+) -> TransferReport:
+    """Copy every table from `source_url` to `target_url` (a postgres:// URL or an SQLite file path)."""
+    if is_postgres_url(source_url) == is_postgres_url(target_url):
+        raise InvalidInput("transfer_database copies between SQLite and PostgreSQL: one side must be each")
+    say = progress or (lambda message: None)
+    say(f"Migrating the target {target_url.split('@')[-1]} ...")
+    _migrate(target_url)
+    source, target = open_endpoint(source_url), open_endpoint(target_url)
+    try:
+        plan = []
+        source_tables = source.tables()
+        for table in TABLES:
+            if table not in source_tables:
+                continue
+            source_columns, target_columns = source.columns(table), target.columns(table)
+            columns = [c for c in source_columns if c in target_columns]
+            # SQLite declares the desktop's timestamps TEXT and its flags INTEGER: whichever side knows
+            # a column is a timestamp or a boolean decides how both sides hand its values over.
+            kinds = [_kind(source_columns[c], target_columns[c]) for c in columns]
+            plan.append((table, columns, kinds))
+
+        occupied = {table: n for table, _, _ in plan if (n := target.count(table))}
+        if occupied and not replace:
+            listed = ", ".join(f"{table} ({n:,} rows)" for table, n in occupied.items())
+            raise TransferRefused(f"the target is not empty: {listed}. Use --replace to overwrite it.")
+
+        if target.engine == "postgresql":
+            problems = [
+                message
+                for table, columns, _ in plan
+                for message in source.problems(table, set(columns), target.exact_kinds(table))
+            ]
+            if problems:
+                raise TransferRefused(
+                    "the target cannot hold these values (nothing was written):\n  " + "\n  ".join(problems[:50])
+                )
+
+        report = TransferReport()
+        target.begin()
+        try:
+            target.before_load()
+            for table, _, _ in reversed(plan):
+                if table in occupied:
+                    target.empty(table)
+            for table, columns, kinds in plan:
+                total = source.count(table)
+                say(f"{table}: {total:,} rows")
+                digest, counter = hashlib.sha256(), [0]
+                rows = _checksummed(source.rows(table, columns, kinds), digest, counter, progress, table, total)
+                target.write(table, columns, kinds, rows)
+                target.reset_sequence(table)
+                report.counts[table] = counter[0]
+                report.checksums[table] = digest.hexdigest()
+            say("Building indexes ...")
+            target.after_load()
+            say("Verifying counts and checksums ...")
+            for table, columns, kinds in plan:
+                count, checksum = _fingerprint(target, table, columns, kinds)
+                if (count, checksum) != (report.counts[table], report.checksums[table]):
+                    raise StorageError(
+                        f"{table}: the target holds {count:,} rows (checksum {checksum[:12]}) but "
+                        f"{report.counts[table]:,} were read (checksum {report.checksums[table][:12]}); nothing kept"
+                    )
+            target.commit()
+        except BaseException:
+            target.rollback()
+            raise
+        return report
+    finally:
+        source.close()
+        target.close()
