@@ -9,6 +9,7 @@ one transaction. storage.migrate_lock keeps two processes from adopting at once.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from pathlib import Path
@@ -81,10 +82,8 @@ def backup_database(using: str = "default") -> Path | None:
         cursor.execute("VACUUM INTO %s", [str(temporary)])
     _sync(temporary)
     os.replace(temporary, target)
-    try:
+    with contextlib.suppress(OSError):  # not every platform can open a directory
         _sync(target.parent)
-    except OSError:
-        pass  # not every platform can open a directory
     return target
 
 

@@ -84,6 +84,15 @@ def damage_report(path: Path, *, full: bool = False) -> list[str]:
         connection.close()
 
 
+def foreign_key_problems(path: Path) -> list[tuple]:
+    """PRAGMA foreign_key_check on a read-only connection: (table, rowid, parent, fk index) rows."""
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        return connection.execute("PRAGMA foreign_key_check").fetchall()
+    finally:
+        connection.close()
+
+
 def _journal_mode(path: Path) -> str:
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
@@ -120,3 +129,13 @@ def vet_database_file(path: Path, *, thorough: bool = False) -> None:
                 more = f" and {len(damage) - 1} more problem(s)" if len(damage) > 1 else ""
                 raise UnusableDatabase(f"the database {path} is damaged (quick_check: {damage[0]}{more})")
         _vetted.add(key)
+
+
+def damaged_database_error(error: BaseException | None, path: Path) -> UnusableDatabase | None:
+    """The UnusableDatabase an SQLite error met while serving amounts to, or None if it says nothing of damage."""
+    if isinstance(error, UnusableDatabase):
+        return error
+    text = str(error)
+    if error is None or not any(sign in text for sign in ("malformed", "not a database", "database corruption")):
+        return None
+    return UnusableDatabase(f"the database {path} is damaged ({text})")
