@@ -195,9 +195,16 @@ def test_the_real_stack_on_one_file_loses_and_corrupts_nothing(migrated_db, tmp_
     assert problems == []
     assert doctor_damage == []
     assert failed_pages == []
-    # A lock error names the processes that were running when it happened (the likely holders).
+    # A lock error names the processes running during the 5 s the desktop waited (the likely holders).
     assert [
-        (event, sorted({run.what for run in journal.runs if run.started - 5 <= event["at"] <= run.ended + 1}))
+        (
+            event,
+            sorted(
+                f"{run.what} ran {run.ended - run.started:.1f} s"
+                for run in journal.runs
+                if run.started <= event["at"] and run.ended >= event["at"] - 5
+            ),
+        )
         for event in desktop_errors
     ] == []
     assert server_problems == []
