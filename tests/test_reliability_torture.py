@@ -191,12 +191,15 @@ def test_the_real_stack_on_one_file_loses_and_corrupts_nothing(migrated_db, tmp_
         "desktop_writes": len(desktop_events) - len(desktop_errors),
     }
     print(json.dumps(summary))
-    assert desktop.returncode == 0, desktop_err
-    assert problems == []
-    assert doctor_damage == []
-    assert failed_pages == []
+    # Every kind of failure is collected first, so one long run reports all of them at once.
+    failures: dict[str, object] = {}
+    if desktop.returncode != 0:
+        failures["desktop writer crashed"] = desktop_err
+    failures["processes that failed or met a lock, damage or a traceback"] = problems
+    failures["doctor found damage"] = doctor_damage
+    failures["pages that did not answer 200"] = failed_pages
     # A lock error names the processes running during the 5 s the desktop waited (the likely holders).
-    assert [
+    failures["desktop writer errors, with the processes running while it waited"] = [
         (
             event,
             sorted(
@@ -206,37 +209,44 @@ def test_the_real_stack_on_one_file_loses_and_corrupts_nothing(migrated_db, tmp_
             ),
         )
         for event in desktop_errors
-    ] == []
-    assert server_problems == []
-    assert len(journal.pages) > 0 and len(journal.imported) > 1 and len(desktop_events) > 0
+    ]
+    failures["server log lines"] = server_problems
+    if not (journal.pages and len(journal.imported) > 1 and desktop_events):
+        failures["the load did not run"] = summary
 
     # The file is intact, every acknowledged write is in it, every count exact.
     connection = sqlite3.connect(db)
-    assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    failures["integrity_check"] = [row for row in connection.execute("PRAGMA integrity_check") if row != ("ok",)]
     counts = dict(
         connection.execute(
             "SELECT s.id, (SELECT COUNT(*) FROM scraped_pairs WHERE session_id = s.id) FROM scrape_sessions s"
         )
     )
-    drift = connection.execute(
-        "SELECT id FROM scrape_sessions s WHERE pair_count IS NOT (SELECT COUNT(*) FROM scraped_pairs WHERE session_id = s.id)"
+    failures["pair_count drift"] = connection.execute(
+        "SELECT id, pair_count FROM scrape_sessions s"
+        " WHERE pair_count IS NOT (SELECT COUNT(*) FROM scraped_pairs WHERE session_id = s.id)"
     ).fetchall()
-    assert drift == []
-    for session_id, expected in journal.imported.items():
-        if session_id in journal.deleted:
-            assert session_id not in counts
-        else:
-            assert counts.get(session_id) == expected, session_id
+    failures["imports lost or deletes undone"] = [
+        (session_id, counts.get(session_id))
+        for session_id, expected in journal.imported.items()
+        if counts.get(session_id) != (None if session_id in journal.deleted else expected)
+    ]
     desktop_pairs: dict[int, int] = defaultdict(int)
     for event in desktop_events:
         if event["event"] == "session":
             desktop_pairs[event["id"]] += 0
         elif event["event"] == "pairs":
             desktop_pairs[event["session_id"]] += event["added"]
-    for session_id, added in desktop_pairs.items():
-        assert counts.get(session_id) == added, session_id
+    failures["desktop sessions or pairs lost"] = [
+        (session_id, added, counts.get(session_id))
+        for session_id, added in desktop_pairs.items()
+        if counts.get(session_id) != added
+    ]
     logs = {row[0] for row in connection.execute("SELECT id FROM app_logs WHERE logger = 'desktop'")}
-    assert {event["id"] for event in desktop_events if event["event"] == "log"} <= logs
+    failures["desktop log records lost"] = sorted(
+        {event["id"] for event in desktop_events if event["event"] == "log"} - logs
+    )
     runs = {row[0] for row in connection.execute("SELECT id FROM training_runs")}
-    assert {event["id"] for event in desktop_events if event["event"] == "run"} <= runs
+    failures["desktop runs lost"] = sorted({event["id"] for event in desktop_events if event["event"] == "run"} - runs)
     connection.close()
+    assert {what: found for what, found in failures.items() if found} == {}
