@@ -249,4 +249,6 @@ def test_the_real_stack_on_one_file_loses_and_corrupts_nothing(migrated_db, tmp_
     runs = {row[0] for row in connection.execute("SELECT id FROM training_runs")}
     failures["desktop runs lost"] = sorted({event["id"] for event in desktop_events if event["event"] == "run"} - runs)
     connection.close()
-    assert {what: found for what, found in failures.items() if found} == {}
+    failed = {what: found for what, found in failures.items() if found}
+    print(json.dumps(failed, indent=1, default=str))
+    assert failed == {}
