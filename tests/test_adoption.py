@@ -228,7 +228,7 @@ def test_our_api_reads_what_the_desktop_app_wrote(desktop_db):
     ("content", "message"),
     [
         (b"this is not a database at all" * 100, "is not an SQLite database"),
-        (b"SQLite format 3\x00" + b"\xff" * 4000, "is damaged or unreadable"),
+        (b"SQLite format 3\x00" + b"\xff" * 4000, "its header is damaged"),
     ],
 )
 def test_migrate_refuses_a_file_that_is_not_a_usable_database(tmp_path, content, message):

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("storage", "0003_postgres_search"),
+        ("storage", "0004_adoption_state"),
     ]
 
     operations = [

@@ -37,6 +37,8 @@ class DashboardStats:
 
 
 def file_size(path: Path) -> int | None:
+    # stat() by path opens no descriptor, so it cannot drop the POSIX locks this process's SQLite
+    # connections hold on the database or its WAL (see storage.database_file); never open() them.
     try:
         return path.stat().st_size
     except OSError:

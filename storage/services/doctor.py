@@ -48,11 +48,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, connections, transaction
+from django.db import connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from storage import search_index_health
+from storage import database_file, search_index_health
 from storage.exceptions import StorageError
 from storage.models import EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
 from storage.services import import_sessions, runs, scraping, storage_paths
@@ -142,6 +142,14 @@ def run_checks(context: DoctorContext, *, only: list[str] | None = None) -> list
             report = CheckReport(check, [Finding(f"the check itself failed: {detail}", fixable=False)])
         report.seconds = time.perf_counter() - started
         reports.append(report)
+        if check.name == "integrity" and report.unresolved:
+            # Nothing else may open (and so write) a damaged database.
+            reports += [
+                CheckReport(rest, [], skipped="the database is damaged, so it was not opened for this check")
+                for rest in CHECKS
+                if rest is not check and rest not in [r.check for r in reports] and (not only or rest.name in only)
+            ]
+            break
     return reports
 
 
@@ -154,23 +162,19 @@ def check_integrity(context: DoctorContext) -> list[Finding]:
     if connection.vendor != "sqlite":
         raise Skipped(f"only for SQLite (this is {connection.vendor})")
     pragma = "integrity_check" if context.full_integrity_check else "quick_check"
-    messages = []
-    foreign = []
-    with connection.cursor() as cursor:
-        try:
-            cursor.execute(f"PRAGMA {pragma}")
-            for (message,) in iter(cursor.fetchone, None):
-                messages.append(message)
-            cursor.execute("PRAGMA foreign_key_check")
-            foreign = cursor.fetchall()
-        except DatabaseError as exc:
-            # A badly damaged file makes the check itself stop half way; that is the finding.
-            messages.append(str(exc))
+    # A read-only connection of its own: a damaged file is reported, never written (not even
+    # switched to WAL, which our own connections would do).
+    path = Path(connection.settings_dict["NAME"])
+    if not path.exists():
+        raise Skipped(f"the database {path} does not exist yet")
+    messages = database_file.damage_report(path, full=context.full_integrity_check)
     findings = [
         Finding(f"{pragma}: {message}", fixable=False, action="restore a backup or run sqlite3 .recover")
         for message in messages
-        if message != "ok"
     ]
+    if findings:
+        return findings
+    foreign = database_file.foreign_key_problems(path)
     tables = sorted({row[0] for row in foreign})
     if foreign and not set(tables) <= {"scraped_pairs", "evaluation_runs"}:
         findings.append(Finding(f"foreign keys point nowhere in {', '.join(tables)}", fixable=False))

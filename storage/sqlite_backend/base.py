@@ -1,4 +1,4 @@
-"""Django's SQLite backend with one addition: it vets the file before opening it."""
+"""Django's SQLite backend with one addition: it vets the file before the process's first connection."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.db.backends.sqlite3 import base
 
-from storage.database_file import UnusableDatabase, database_file_problem
+from storage.database_file import UnusableDatabase, vet_database_file
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -16,9 +16,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if name == ":memory:" or name.startswith("file:"):
             return super().get_new_connection(conn_params)
         path = Path(name)
-        problem = database_file_problem(path)
-        if problem is not None:
-            raise UnusableDatabase(problem)
+        # Through SQLite and os.stat only: this process may already hold connections to the file,
+        # and closing a Python descriptor of it would drop their locks.
+        vet_database_file(path)
         try:
             return super().get_new_connection(conn_params)
         except sqlite3.DatabaseError as exc:
