@@ -13,7 +13,7 @@ lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
 bench:
-	.venv/bin/python bench/ingest.py
+	.venv/bin/python -m bench.ingest
 
 # Needs Graphviz's `dot` (Debian: apt-get install graphviz) for the SVG.
 diagram:

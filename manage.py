@@ -9,7 +9,7 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finefoundry.settings")
     from django.core.management import execute_from_command_line
 
-    from storage.database_file import UnusableDatabase
+    from storage.db.files import UnusableDatabase
 
     try:
         execute_from_command_line(sys.argv)

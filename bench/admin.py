@@ -7,7 +7,7 @@ the rest. Each page is fetched by a logged-in superuser, rounds interleaving the
 medians are printed with their target and with their ratio to a baseline measured in the same
 run: the changelist of a ten-row table (what any admin page costs on this machine).
 
-    python bench/admin.py [--pairs 1000000] [--sessions 50] [--rounds 7] [--rebuild]
+    python -m bench.admin [--pairs 1000000] [--sessions 50] [--rounds 7] [--rebuild]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run as `python bench/admin.py`, bench/ comes first on sys.path, where bench/logging.py would shadow the
+# Run as `python -m bench.admin`, bench/ comes first on sys.path, where bench/dblog.py would shadow the
 # standard library's logging module once Django imports it.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 DATA_DIR = ROOT / "bench" / ".data"
@@ -125,7 +125,7 @@ def build(pairs: int, sessions: int) -> None:
 def index_for_search() -> None:
     """Index every pair for full-text search, as a database in use would be."""
     try:
-        from storage import search_index
+        from storage.search import index as search_index
     except ImportError:
         return
     started = time.perf_counter()
@@ -146,11 +146,11 @@ def delete_ms(session_id: int) -> float:
     """Time deleting the big session through the service, then roll it back to keep the cached database."""
     from django.db import transaction
 
-    from storage.services import scraping
+    from storage.services import sessions as sessions_service
 
     with transaction.atomic():
         started = time.perf_counter()
-        scraping.delete_scrape_session(session_id=session_id)
+        sessions_service.delete_scrape_session(session_id=session_id)
         elapsed = (time.perf_counter() - started) * 1000
         transaction.set_rollback(True)
     return elapsed

@@ -4,7 +4,7 @@ The copy gets 5 % exact duplicates and 5 % duplicates that differ only in case a
 (so about 1,100,000 pairs in 20 sessions), then remove_duplicates runs as a user would: a dry
 run, exact, normalised, and normalised across all sessions. Then two sessions are merged both ways.
 
-    python bench/dedupe.py [--pairs 1000000]
+    python -m bench.dedupe [--pairs 1000000]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> int:
     os.environ["FINEFOUNDRY_DB"] = str(work / "unused.db")
     os.environ["FINEFOUNDRY_STORAGE_ROOT"] = str(work / "outputs")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finefoundry.settings")
-    # `python bench/dedupe.py` puts bench/ first on sys.path, where a module could shadow the standard library.
+    # `python -m bench.dedupe` puts bench/ first on sys.path, where a module could shadow the standard library.
     here = Path(__file__).resolve().parent
     sys.path[:] = [str(ROOT), *(entry for entry in sys.path if Path(entry or ".").resolve() != here)]
     import django
@@ -73,7 +73,7 @@ def run(connection) -> int:
         )
         cursor.execute("SELECT count(*) FROM scraped_pairs")
         total = cursor.fetchone()[0]
-    from storage.services.scraping import repair_pair_counts
+    from storage.services.sessions import repair_pair_counts
 
     repair_pair_counts()
     ids = list(ScrapeSession.objects.order_by("id").values_list("pk", flat=True))

@@ -1,6 +1,6 @@
 """Export speed and memory, and how long clear_logs holds the write lock, in one run.
 
-1. JSONL export of 1,000,000 pairs: storage.services.exports.export_sessions (what
+1. JSONL export of 1,000,000 pairs: storage.services.datasets.exporting.export_sessions (what
    `manage.py export_session --format jsonl` runs, fsync and rename included) against a plain
    sqlite3 loop writing the same bytes with json.dumps. Rounds alternate; medians and the
    ratio are printed (target >= 0.8), and the two files are checked to be identical.
@@ -13,7 +13,7 @@
 
 The databases are built once and kept in bench/.data/ (git-ignored); delete it to rebuild.
 
-    python bench/export.py [--rounds 3] [--pairs 1000000] [--logs 1000000]
+    python -m bench.export [--rounds 3] [--pairs 1000000] [--logs 1000000]
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def plain_export(db: Path, session_id: int, out: Path) -> float:
 
 
 def our_export(db: Path, session_id: int, out: Path) -> float:
-    from storage.services.exports import export_sessions
+    from storage.services.datasets.exporting import export_sessions
 
     use_database(db)
     started = time.perf_counter()
@@ -300,7 +300,7 @@ def main() -> int:
     os.environ["FINEFOUNDRY_DB"] = str(DATA / "unused.db")
     os.environ["FINEFOUNDRY_STORAGE_ROOT"] = str(DATA / "outputs")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finefoundry.settings")
-    # Run as a script, bench/ is first on sys.path, and bench/logging.py would hide the standard library's.
+    # Run as a script, bench/ is first on sys.path, and bench/dblog.py would hide the standard library's.
     sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
     sys.path.insert(0, str(ROOT))
     import django

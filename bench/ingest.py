@@ -11,7 +11,7 @@ two; medians are printed with the ratio.
   plain psycopg `COPY` into the same table with the same indexes (pg_trgm GIN included). For
   information, the same COPY without the trigram indexes shows what they cost.
 
-    python bench/ingest.py [--pairs 200000] [--rounds 3] [--database-url URL]
+    python -m bench.ingest [--pairs 200000] [--rounds 3] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, bench/ comes first on sys.path, where bench/logging.py would hide the standard library's.
+# Run as a script, bench/ comes first on sys.path, where bench/dblog.py would hide the standard library's.
 sys.path[:] = [str(ROOT), *(entry for entry in sys.path if Path(entry or ".").resolve() != ROOT / "bench")]
 
 from bench.scratch_django import migrated_template, setup_django  # noqa: E402

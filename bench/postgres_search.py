@@ -78,7 +78,7 @@ def finish() -> None:
     """Build the trigram indexes in bulk (the migration's own statements) and analyze, once."""
     from django.db import connection
 
-    from storage import postgres_search
+    from storage.search import postgres
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM app_state WHERE key = 'bench.complete'")
@@ -86,7 +86,7 @@ def finish() -> None:
             return
         start = time.perf_counter()
         cursor.execute("SET maintenance_work_mem = '512MB'")
-        for statement in postgres_search.create_index_statements():
+        for statement in postgres.create_index_statements():
             cursor.execute(statement)
         cursor.execute("ANALYZE")
         cursor.execute("INSERT INTO app_state (key, value) VALUES ('bench.complete', '1')")

@@ -11,7 +11,7 @@ More cases are printed for information, without a target: "learning rate" (plant
 pairs, where icontains finds the capped 10,000 matches half way through the table), "of the"
 (in a fifth of all pairs) and "the model" (two common words, together in 0.6 % of pairs).
 
-    python bench/search.py [--pairs 1000000] [--rounds 7] [--rebuild] [--database-url postgres://...]
+    python -m bench.search [--pairs 1000000] [--rounds 7] [--rebuild] [--database-url postgres://...]
 
 With --database-url, the same pairs are searched on PostgreSQL with the pg_trgm indexes against
 plain icontains (bench/postgres_search.py).
@@ -113,7 +113,8 @@ def build(path: Path, pairs: int) -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    from storage import api, search_index
+    from storage import api
+    from storage.search import index as search_index
 
     call_command("migrate", interactive=False, verbosity=0)
     get_user_model().objects.create_superuser("bench", "bench@example.org", "bench-password")
@@ -203,7 +204,7 @@ def main() -> int:
     os.environ["FINEFOUNDRY_STORAGE_ROOT"] = str(work / "outputs")
     os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finefoundry.settings")
-    # `python bench/search.py` puts bench/ first on sys.path, where a module could shadow the standard library.
+    # `python -m bench.search` puts bench/ first on sys.path, where a module could shadow the standard library.
     here = Path(__file__).resolve().parent
     sys.path[:] = [str(ROOT), *(entry for entry in sys.path if Path(entry or ".").resolve() != here)]
     import django

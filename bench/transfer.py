@@ -1,6 +1,6 @@
 """transfer_database at scale: 1,000,000 pairs SQLite → PostgreSQL → SQLite, timed, exports compared.
 
-    python bench/transfer.py --database-url postgres://user:pass@host/db [--pairs 1000000]
+    python -m bench.transfer --database-url postgres://user:pass@host/db [--pairs 1000000]
 
 A scratch SQLite file is filled with plain sqlite3 (20 sessions), copied into a scratch
 PostgreSQL database beside the URL's (the role needs CREATEDB; dropped at the end) and back into

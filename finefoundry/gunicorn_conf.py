@@ -1,4 +1,4 @@
-"""gunicorn settings for `python3 tasks.py serve` (and the tests' real server, tests/servers.py).
+"""gunicorn settings for `python3 tasks.py serve` (and the tests' real server, tests/helpers/servers.py).
 
 Several worker processes, each with its own database connection: SQLite's WAL and busy timeout
 queue their writes; on PostgreSQL they are ordinary clients. Workers are forked before Django

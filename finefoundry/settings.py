@@ -133,7 +133,7 @@ else:
     DATABASES = {
         "default": {
             # Django's SQLite backend, plus a refusal to open a file that is not a usable SQLite database.
-            "ENGINE": "storage.sqlite_backend",
+            "ENGINE": "storage.db.sqlite",
             "NAME": FINEFOUNDRY_DB,
             "OPTIONS": {
                 # Take the write lock at BEGIN so concurrent writers queue on the busy
@@ -241,8 +241,8 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "console"},
         # Both feed one background writer; the database is added to the console, never instead of it.
-        "database": {"class": "storage.log_handler.DatabaseLogHandler", "level": FINEFOUNDRY_LOG_LEVEL},
-        "database_errors": {"class": "storage.log_handler.DatabaseLogHandler", "level": "ERROR"},
+        "database": {"class": "storage.dblog.handler.DatabaseLogHandler", "level": FINEFOUNDRY_LOG_LEVEL},
+        "database_errors": {"class": "storage.dblog.handler.DatabaseLogHandler", "level": "ERROR"},
     },
     "loggers": {
         "finefoundry": {"handlers": ["console", "database"], "level": FINEFOUNDRY_LOG_LEVEL, "propagate": False},

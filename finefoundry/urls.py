@@ -13,4 +13,4 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-handler500 = "storage.error_views.server_error"
+handler500 = "storage.views.server_error"

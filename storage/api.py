@@ -33,24 +33,14 @@ if not django_apps.ready:  # imported from plain FineFoundry code, outside a Dja
 
 from django.conf import settings
 
+from storage.dblog.handler import DatabaseLogHandler, attach_database_handler
 from storage.exceptions import InvalidInput, NotFound
-from storage.log_handler import DatabaseLogHandler, attach_database_handler
 from storage.models import AppLog, EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
-from storage.services import (
-    configs,
-    database_lifecycle,
-    dedupe,
-    evaluations,
-    exports,
-    logs,
-    merge,
-    runs,
-    scraping,
-    search,
-    storage_paths,
-)
+from storage.search import queries
+from storage.services import configs, database_lifecycle, dedupe, evaluations, logs, merge, run_files, runs, sessions
 from storage.services import settings as settings_service
-from storage.services.inputs import require_int
+from storage.services.datasets import exporting
+from storage.validation import require_int
 
 # --- Shapes -------------------------------------------------------------------------------
 
@@ -313,42 +303,42 @@ def create_scrape_session(
     name: str | None = None,
 ) -> int:
     _check_db_path(db_path)
-    return scraping.create_scrape_session(
+    return sessions.create_scrape_session(
         source=source, source_details=source_details, dataset_format=dataset_format, metadata=metadata, name=name
     ).pk
 
 
 def add_scraped_pairs(session_id: int, pairs: list[dict], db_path: str | None = None) -> int:
     _check_db_path(db_path)
-    return scraping.add_scraped_pairs(session_id=session_id, pairs=pairs)
+    return sessions.add_scraped_pairs(session_id=session_id, pairs=pairs)
 
 
 def get_scrape_session(session_id: int, db_path: str | None = None) -> dict | None:
     _check_db_path(db_path)
-    session = scraping.get_scrape_session(session_id=session_id)
+    session = sessions.get_scrape_session(session_id=session_id)
     return None if session is None else session_dict(session)
 
 
 def list_scrape_sessions(source: str | None = None, limit: int = 100, db_path: str | None = None) -> list[dict]:
     _check_db_path(db_path)
-    return [session_dict(s, with_metadata=False) for s in scraping.list_scrape_sessions(source=source, limit=limit)]
+    return [session_dict(s, with_metadata=False) for s in sessions.list_scrape_sessions(source=source, limit=limit)]
 
 
 def get_pairs_for_session(
     session_id: int, limit: int | None = None, offset: int = 0, db_path: str | None = None
 ) -> list[dict]:
     _check_db_path(db_path)
-    return list(scraping.iter_pairs(session_id=session_id, limit=limit, offset=offset))
+    return list(sessions.iter_pairs(session_id=session_id, limit=limit, offset=offset))
 
 
 def export_session_to_json(session_id: int, output_path: str, db_path: str | None = None) -> int:
     _check_db_path(db_path)
-    return exports.export_session_to_json(session_id=session_id, output_path=output_path)
+    return exporting.export_session_to_json(session_id=session_id, output_path=output_path)
 
 
 def delete_scrape_session(session_id: int, db_path: str | None = None) -> bool:
     _check_db_path(db_path)
-    return scraping.delete_scrape_session(session_id=session_id)
+    return sessions.delete_scrape_session(session_id=session_id)
 
 
 def get_all_pairs(limit: int | None = None, db_path: str | None = None) -> list[dict]:
@@ -361,13 +351,13 @@ def get_all_pairs(limit: int | None = None, db_path: str | None = None) -> list[
 
 def get_total_pair_count(db_path: str | None = None) -> int:
     _check_db_path(db_path)
-    return scraping.total_pair_count()
+    return sessions.total_pair_count()
 
 
 def get_random_prompts_for_session(session_id: int, count: int = 5, db_path: str | None = None) -> list[str]:
     """Up to `count` input texts of the session, picked at random ([] for an unknown or empty session)."""
     _check_db_path(db_path)
-    return scraping.random_inputs(session_id=session_id, count=count)
+    return sessions.random_inputs(session_id=session_id, count=count)
 
 
 # --- Search, dedupe, merge ----------------------------------------------------------------
@@ -390,7 +380,7 @@ def search_pairs(
 ) -> list[dict]:
     """Pairs whose input or output contain every term of `query` ("quoted phrases" allowed), oldest first."""
     _check_db_path(db_path)
-    pairs = search.search_pairs(query=query, session_id=session_id, limit=limit, offset=offset)
+    pairs = queries.search_pairs(query=query, session_id=session_id, limit=limit, offset=offset)
     return [pair_dict(pair) for pair in pairs]
 
 
@@ -426,7 +416,7 @@ def dedupe_session(session_id: int, normalize: bool = False, dry_run: bool = Fal
 
 
 def get_managed_storage_root() -> str:
-    return str(storage_paths.storage_root())
+    return str(run_files.storage_root())
 
 
 def create_training_run(

@@ -179,7 +179,7 @@ class ScrapedPair(models.Model):
 class ImportInProgress(models.Model):
     """A session an import is still writing: hidden from this app until its last commit.
 
-    Ours, not the desktop app's (which sees the session meanwhile; see storage.services.import_sessions).
+    Ours, not the desktop app's (which sees the session meanwhile; see storage.services.datasets.import_sessions).
     No foreign key constraint, so the desktop app can still delete the session with its own SQL.
     """
 

@@ -8,15 +8,13 @@ and `@pytest.mark.sqlite_only("why")` skips a test of an SQLite-only feature on 
 from __future__ import annotations
 
 import os
-import sqlite3
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
-
-def engine_is_postgresql() -> bool:
-    return connection.vendor == "postgresql"
+from tests.helpers.desktop import DESKTOP_FIXTURES, load_desktop_fixture
+from tests.helpers.processes import engine_is_postgresql, manage
 
 
 def _child_database_url() -> str | None:
@@ -42,24 +40,6 @@ def child_database_url() -> str | None:
     return CHILD_DATABASE_URL
 
 
-def child_env(db_file: Path | None = None, **extra: str) -> dict[str, str]:
-    """The environment for a process a test starts.
-
-    With `db_file`, the child works on that SQLite file of its own (DATABASE_URL removed, so even on
-    a PostgreSQL run it is a scratch database); without, it shares this run's test database.
-    """
-    env = dict(os.environ)
-    if db_file is not None:
-        env.pop("DATABASE_URL", None)
-        env["FINEFOUNDRY_DB"] = str(db_file)
-        env["FINEFOUNDRY_STORAGE_ROOT"] = str(Path(db_file).parent / "training_outputs")
-    elif not engine_is_postgresql():
-        env["FINEFOUNDRY_DB"] = str(connection.settings_dict["NAME"])
-    env.setdefault("DJANGO_SETTINGS_MODULE", "finefoundry.settings")
-    env.update(extra)
-    return env
-
-
 def pytest_collection_modifyitems(config, items):
     """`sqlite_only` tests are skipped on PostgreSQL (with their reason), `postgresql_only` ones on SQLite."""
     postgresql = engine_is_postgresql()
@@ -70,11 +50,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
         if item.get_closest_marker("postgresql_only") and not postgresql:
             item.add_marker(pytest.mark.skip(reason="PostgreSQL only (run with DATABASE_URL=postgres://...)"))
-
-
-# Copies of the two desktop databases in ../shared/fixtures, so a clone anywhere can run the suite.
-FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
-DESKTOP_FIXTURES = {"v1": FIXTURES_DIR / "desktop-v1.sql", "current": FIXTURES_DIR / "desktop-current.sql"}
 
 
 @pytest.fixture(autouse=True)
@@ -90,12 +65,12 @@ def storage_root(settings, tmp_path) -> Path:
 
 @pytest.fixture
 def session_factory(db):
-    from storage.services import scraping
+    from storage.services import sessions
 
     def make(*, source: str = "reddit", pairs: int = 0, **kwargs):
-        session = scraping.create_scrape_session(source=source, **kwargs)
+        session = sessions.create_scrape_session(source=source, **kwargs)
         if pairs:
-            scraping.add_scraped_pairs(
+            sessions.add_scraped_pairs(
                 session_id=session.pk,
                 pairs=[{"input": f"question {i}", "output": f"answer {i}"} for i in range(pairs)],
             )
@@ -118,41 +93,10 @@ def run_factory(db):
     return make
 
 
-def load_desktop_fixture(generation: str, path: Path) -> Path:
-    """Write one of the desktop databases (tests/fixtures, from ../shared/fixtures) to `path`."""
-    connection = sqlite3.connect(path)
-    try:
-        connection.executescript(DESKTOP_FIXTURES[generation].read_text(encoding="utf-8"))
-        connection.commit()
-    finally:
-        connection.close()
-    return path
-
-
 @pytest.fixture(params=sorted(DESKTOP_FIXTURES))
 def desktop_db(request, tmp_path) -> Path:
     """A desktop finefoundry.db of each schema generation, in a temp dir."""
     return load_desktop_fixture(request.param, tmp_path / "finefoundry.db")
-
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def manage(db: Path, *args: str, timeout: float = 120, **kwargs):
-    """Run `python manage.py ...` in a subprocess against the SQLite database file `db`."""
-    import subprocess
-    import sys
-
-    env = child_env(db, **kwargs.pop("env", {}))
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        **kwargs,
-    )
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 
-from tests.conftest import child_env
+from tests.helpers.processes import child_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

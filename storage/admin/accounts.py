@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth.models import Group, User
 
-from storage.admin.model_admin import OfferedFiltersOnly
+from storage.admin.base import OfferedFiltersOnly
 
 
 class UserAdmin(OfferedFiltersOnly, auth_admin.UserAdmin):

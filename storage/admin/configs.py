@@ -7,8 +7,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 
+from storage.admin.base import FineFoundryModelAdmin
 from storage.admin.display import PrettyJSONField
-from storage.admin.model_admin import FineFoundryModelAdmin
 from storage.exceptions import InvalidInput
 from storage.fields import SortableTimestamp
 from storage.models import AppState, TrainingConfig

@@ -6,8 +6,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from storage.admin.base import ReadOnlyModelAdmin
 from storage.admin.display import pretty_json
-from storage.admin.model_admin import ReadOnlyModelAdmin
 from storage.fields import SortableTimestamp
 from storage.models import EvaluationRun
 

@@ -15,8 +15,8 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.timezone import localtime
 
+from storage.admin.base import OfferedFiltersChangeList, ReadOnlyModelAdmin, search_terms
 from storage.admin.display import badge, level_badge
-from storage.admin.model_admin import OfferedFiltersChangeList, ReadOnlyModelAdmin, search_terms
 from storage.exceptions import StorageError
 from storage.fields import SortableTimestamp
 from storage.models import AppLog

@@ -14,13 +14,13 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
+from storage.admin.base import FineFoundryModelAdmin, OfferedFiltersChangeList
 from storage.admin.display import PREVIEW_CHARS, PrettyJSONField, preview
-from storage.admin.model_admin import FineFoundryModelAdmin, OfferedFiltersChangeList
 from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession
-from storage.services import sessions_admin
-from storage.services.scraping import check_pair_text
-from storage.services.search import search_queryset
+from storage.search.queries import search_queryset
+from storage.services import pair_edits
+from storage.services.sessions import check_pair_text
 
 SESSION_PARAM = "session__id__exact"
 # Query parameters that change what is shown but not which rows match.
@@ -232,13 +232,13 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
         )
 
     def save_model(self, request, obj, form, change):
-        sessions_admin.save_pair(obj, previous_session_id=form.initial.get("session") if change else None)
+        pair_edits.save_pair(obj, previous_session_id=form.initial.get("session") if change else None)
 
     def delete_model(self, request, obj):
-        sessions_admin.delete_pairs(ScrapedPair.objects.filter(pk=obj.pk))
+        pair_edits.delete_pairs(ScrapedPair.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request, queryset):
-        removed = sessions_admin.delete_pairs(queryset)
+        removed = pair_edits.delete_pairs(queryset)
         self.message_user(
             request,
             f"Pair counts lowered in {len(removed)} session(s).",
@@ -249,7 +249,7 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
         """Summarise instead of listing every pair: a selection can be all million of them."""
         # The delete view passes a list of one pair, the delete action a queryset.
         pairs = ScrapedPair.objects.filter(pk__in=[obj.pk for obj in objs]) if isinstance(objs, list) else objs
-        per_session = sessions_admin.pairs_per_session(pairs)
+        per_session = pair_edits.pairs_per_session(pairs)
         labels = dict(
             (s.pk, s.label) for s in ScrapeSession.objects.filter(pk__in=list(per_session)).only("id", "name", "source")
         )

@@ -12,14 +12,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from storage.admin.base import FineFoundryModelAdmin
 from storage.admin.charts import Series, line_chart
 from storage.admin.display import PrettyJSONField, pretty_json, status_badge
-from storage.admin.model_admin import FineFoundryModelAdmin
 from storage.exceptions import InvalidTransition, StorageError
 from storage.fields import SortableTimestamp
 from storage.models import TrainingRun
 from storage.redaction import redact
-from storage.services import run_insights, runs, storage_paths
+from storage.services import run_files, run_reports, runs
 from storage.services.settings import secret_values
 
 LOG_LINES_SHOWN = 2000
@@ -68,7 +68,7 @@ class TrainingRunForm(forms.ModelForm):
         return new_status
 
 
-def loss_chart(curve: run_insights.LossCurve):
+def loss_chart(curve: run_reports.LossCurve):
     return line_chart(
         [
             Series("training loss", curve.train, "ff-series-train"),
@@ -140,7 +140,7 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
 
     @admin.display(description="duration")
     def duration_column(self, run: TrainingRun) -> str:
-        return run_insights.format_duration(run_insights.run_duration(run))
+        return run_reports.format_duration(run_reports.run_duration(run))
 
     @admin.display(description="created", ordering=SortableTimestamp("created_at"))
     def created_column(self, run: TrainingRun):
@@ -156,21 +156,21 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
 
     def insights(self, run: TrainingRun) -> dict:
         """What the change page shows below the fields: curve, logs, files, evaluations."""
-        lines = run_insights.log_lines(run.logs)
+        lines = run_reports.log_lines(run.logs)
         shown = lines[-LOG_LINES_SHOWN:]
         # Logs may quote a token; mask secrets and anything token-shaped before it reaches the page.
         log_text = redact("\n".join(shown), secrets=secret_values())
-        curve = run_insights.loss_curve(run)
+        curve = run_reports.loss_curve(run)
         return {
             "status_badge": status_badge(run.status),
-            "duration": run_insights.format_duration(run_insights.run_duration(run)),
+            "duration": run_reports.format_duration(run_reports.run_duration(run)),
             "final_train_loss": None if curve.final_train_loss is None else f"{curve.final_train_loss:.4g}",
             "final_eval_loss": None if curve.final_eval_loss is None else f"{curve.final_eval_loss:.4g}",
             "loss_chart": loss_chart(curve),
             "log_text": log_text,
             "log_line_count": len(lines),
             "log_lines_hidden": len(lines) - len(shown),
-            "artefacts": run_insights.list_artefacts(run.storage_path),
+            "artefacts": run_reports.list_artefacts(run.storage_path),
             "evaluations": list(run.evaluations.all()),
             # An attempt's error text may quote a token, like its logs.
             "attempts": [
@@ -214,10 +214,10 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
         run = self.get_object(request, object_id)
         context = {**(extra_context or {})}
         if run is not None:
-            context["artefacts"] = run_insights.list_artefacts(run.storage_path)
+            context["artefacts"] = run_reports.list_artefacts(run.storage_path)
             if run.storage_path:
                 try:
-                    storage_paths.checked_run_path(run.storage_path)
+                    run_files.checked_run_path(run.storage_path)
                 except StorageError as exc:
                     context["delete_refused"] = str(exc)
         try:
@@ -255,7 +255,7 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
             **self.admin_site.each_context(request),
             "title": f"Compare {len(selected)} training runs",
             "opts": self.model._meta,
-            "comparison": run_insights.compare_runs(selected),
+            "comparison": run_reports.compare_runs(selected),
         }
         return TemplateResponse(request, "admin/storage/trainingrun/compare.html", context)
 
@@ -267,7 +267,7 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
                 **self.admin_site.each_context(request),
                 "title": "Delete training runs and their artefacts",
                 "opts": self.model._meta,
-                "rows": [(run, run_insights.list_artefacts(run.storage_path)) for run in selected],
+                "rows": [(run, run_reports.list_artefacts(run.storage_path)) for run in selected],
                 "action_checkbox_name": ACTION_CHECKBOX_NAME,
             }
             return TemplateResponse(request, "admin/storage/trainingrun/delete_with_artefacts.html", context)

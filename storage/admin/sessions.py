@@ -12,13 +12,15 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from storage.admin.base import FineFoundryModelAdmin
 from storage.admin.display import PREVIEW_CHARS, PrettyJSONField, preview
-from storage.admin.model_admin import FineFoundryModelAdmin
 from storage.admin.pairs import SESSION_PARAM
 from storage.exceptions import StorageError
 from storage.fields import SortableTimestamp
 from storage.models import ScrapedPair, ScrapeSession
-from storage.services import exports, scraping, sessions_admin
+from storage.services import pair_edits
+from storage.services import sessions as sessions_service
+from storage.services.datasets import exporting
 from storage.services.dedupe import remove_duplicates
 from storage.services.merge import merge_sessions
 
@@ -30,10 +32,10 @@ FORMAT_TITLES = {"json": "JSON", "jsonl": "JSONL", "chatml": "ChatML", "alpaca":
 
 def stream_export(session_ids: list[int], fmt: str) -> StreamingHttpResponse:
     """A download of the sessions' pairs, produced chunk by chunk as the browser reads it."""
-    export_format = exports.export_format(fmt)
-    chunks = exports.iter_export_chunks(session_ids=session_ids, fmt=fmt)
+    export_format = exporting.export_format(fmt)
+    chunks = exporting.iter_export_chunks(session_ids=session_ids, fmt=fmt)
     response = StreamingHttpResponse(chunks, content_type=f"{export_format.content_type}; charset=utf-8")
-    filename = exports.default_filename(session_ids, fmt)
+    filename = exporting.default_filename(session_ids, fmt)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -164,7 +166,7 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
     def get_deleted_objects(self, objs, request):
         """Counts per model, never one line per pair: a session can hold a million."""
         sessions = list(objs)
-        summary = sessions_admin.deletion_summary([s.pk for s in sessions])
+        summary = pair_edits.deletion_summary([s.pk for s in sessions])
         pairs = summary[ScrapedPair._meta.verbose_name_plural]
         lines = [
             format_html('<a href="{}">{}</a>', reverse("admin:storage_scrapesession_change", args=[s.pk]), s.label)
@@ -174,11 +176,11 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
         return lines, summary, set(), []
 
     def delete_model(self, request, obj):
-        scraping.delete_scrape_session(session_id=obj.pk)
+        sessions_service.delete_scrape_session(session_id=obj.pk)
 
     def delete_queryset(self, request, queryset):
         for session_id in list(queryset.values_list("pk", flat=True)):
-            scraping.delete_scrape_session(session_id=session_id)
+            sessions_service.delete_scrape_session(session_id=session_id)
 
     def merge(self, request, queryset, mode: str) -> None:
         ids = sorted(queryset.values_list("pk", flat=True))

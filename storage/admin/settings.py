@@ -10,8 +10,8 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html_join
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from storage.admin.base import FineFoundryModelAdmin
 from storage.admin.display import preview
-from storage.admin.model_admin import FineFoundryModelAdmin
 from storage.admin.setting_forms import (
     KEEP_CURRENT,
     KNOWN_SETTING_TITLES,

@@ -1,7 +1,7 @@
 """FineFoundry's eight tables.
 
 The state side is the usual CreateModel list, applied to Django's state only. The database
-side is storage.schema.create_or_adopt_tables: it creates the tables with the desktop app's
+side is storage.db.schema.create_or_adopt_tables: it creates the tables with the desktop app's
 DDL, or adopts the ones an existing desktop database already has, adding only what is missing.
 """
 
@@ -10,7 +10,7 @@ import django.db.models.functions.datetime
 import storage.fields
 from django.db import migrations, models
 
-import storage.schema
+import storage.db.schema
 
 
 class Migration(migrations.Migration):
@@ -409,5 +409,5 @@ class Migration(migrations.Migration):
             ],
         ),
         # After the state operations, so the function sees the models.
-        migrations.RunPython(storage.schema.create_or_adopt_tables, migrations.RunPython.noop),
+        migrations.RunPython(storage.db.schema.create_or_adopt_tables, migrations.RunPython.noop),
     ]

@@ -1,12 +1,12 @@
 """PostgreSQL only: pg_trgm indexes for pair search, an index for session pages, JSON stored as text.
 
 Nothing happens on SQLite (its search index is 0002's FTS5 table, and its session index already
-orders by id). See storage.postgres_search for why these indexes and settings.
+orders by id). See storage.search.postgres for why these indexes and settings.
 """
 
 from django.db import migrations
 
-from storage import postgres_search
+from storage.search import postgres
 
 # Columns of storage.fields.LegacyJSONField: text on PostgreSQL so key order survives. A database
 # migrated before this change has them as jsonb; they are turned into text (keys stay as jsonb left them).
@@ -33,8 +33,8 @@ def forwards(apps, schema_editor):
                 row = cursor.fetchone()
                 if row and row[0] == "jsonb":
                     cursor.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE text USING {column}::text")
-        postgres_search.enable_trigram_extension(cursor)
-        for statement in postgres_search.create_index_statements():
+        postgres.enable_trigram_extension(cursor)
+        for statement in postgres.create_index_statements():
             cursor.execute(statement)
 
 
@@ -42,7 +42,7 @@ def backwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     with schema_editor.connection.cursor() as cursor:
-        for statement in postgres_search.drop_index_statements():
+        for statement in postgres.drop_index_statements():
             cursor.execute(statement)
 
 

@@ -1,4 +1,4 @@
-"""storage_adoption: one row while adopting a desktop database is under way (see storage.adoption).
+"""storage_adoption: one row while adopting a desktop database is under way (see storage.services.adoption).
 
 Adoption itself creates the table before the first migration (it must record itself before
 0001 runs); this migration makes every database have it. A plain CREATE TABLE: nothing rebuilt.
@@ -6,7 +6,7 @@ Adoption itself creates the table before the first migration (it must record its
 
 from django.db import migrations
 
-from storage.adoption import CREATE_ADOPTION_TABLE, DROP_ADOPTION_TABLE
+from storage.services.adoption import CREATE_ADOPTION_TABLE, DROP_ADOPTION_TABLE
 
 
 class Migration(migrations.Migration):

@@ -10,7 +10,7 @@ from django.db.models.functions import Lower, Now
 
 from storage.exceptions import InvalidInput
 from storage.models import AppState, TrainingConfig
-from storage.services.inputs import require_json_object, require_text
+from storage.validation import require_json_object, require_text
 
 LAST_USED_CONFIG_KEY = "last_used_config"
 REQUIRED_HP_FIELDS = ("base_model", "epochs", "lr", "bsz", "grad_accum", "max_steps", "output_dir")

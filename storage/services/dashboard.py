@@ -11,7 +11,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 
 from storage.models import AppLog, ScrapeSession, Setting, TrainingConfig, TrainingRun
-from storage.services.storage_paths import directory_size
+from storage.services.run_files import directory_size
 
 RECENT_ERRORS = 5
 RECENT_RUNS = 5
@@ -38,7 +38,7 @@ class DashboardStats:
 
 def file_size(path: Path) -> int | None:
     # stat() by path opens no descriptor, so it cannot drop the POSIX locks this process's SQLite
-    # connections hold on the database or its WAL (see storage.database_file); never open() them.
+    # connections hold on the database or its WAL (see storage.db.files); never open() them.
     try:
         return path.stat().st_size
     except OSError:

@@ -122,9 +122,10 @@ def close_all_connections() -> None:
     are closed too (each reconnects on its next use). After this the file can be deleted.
     """
     global _schema_ready
-    from storage import log_writer, search_index
+    from storage.dblog import writer
+    from storage.search import index as search_index
 
-    log_writer.flush_all()
+    writer.flush_all()
     search_index.wait_for_background()
     with _lock:
         raw = list(_raw_connections)
@@ -187,7 +188,7 @@ def get_schema_version() -> int:
 
 def set_schema_version(*, version: int) -> None:
     from storage.models import AppState
-    from storage.services.inputs import require_int
+    from storage.validation import require_int
 
     if isinstance(version, str) and version.strip().lstrip("-").isdigit():
         version = int(version)

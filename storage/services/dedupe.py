@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from django.db import connections, transaction
 
 from storage.exceptions import InvalidInput
-from storage.services.session_selection import existing_sessions, session_id_list
+from storage.services.sessions import existing_sessions, session_id_list
 
 DOOMED_TABLE = "dedupe_doomed_pairs"
 NORMALIZE_FUNCTION = "finefoundry_normalized"

@@ -25,14 +25,14 @@ SQLite integrity check on PostgreSQL) raises Skipped with the reason.
 
 What --fix does, check by check: `integrity` cannot be repaired in place (restore a backup);
 `pair-counts` recounts; `imports` rolls back an abandoned import (or completes one that was
-moving its rows into the session it appends to: storage/services/import_sessions.py);
+moving its rows into the session it appends to: storage/services/datasets/import_sessions.py);
 `stuck-runs` marks the run failed through the run life cycle, with the
 reason in its metadata (`failure_reason`) and logs; `orphan-directories` never deletes: it moves
 the directory into `<storage root>/.quarantine/`, where the user can look and delete it;
 `missing-directories` recreates an empty run directory inside the storage root (never outside);
 `orphan-pairs` deletes pairs whose session no longer exists (the desktop app deletes a session
 and relies on foreign keys for its pairs) and unlinks evaluations from missing runs;
-`search-index` (storage/search_index_health.py) builds a missing index, rebuilds one that lacks pairs,
+`search-index` (storage/search/health.py) builds a missing index, rebuilds one that lacks pairs,
 is damaged (FTS5 integrity-check, with --full) or is mostly entries of deleted pairs, and
 indexes a large backlog of new pairs.
 """
@@ -52,10 +52,12 @@ from django.db import connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from storage import database_file, search_index_health
+from storage.db import files
 from storage.exceptions import StorageError
 from storage.models import EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
-from storage.services import import_sessions, runs, scraping, storage_paths
+from storage.search import health as search_index_health
+from storage.services import run_files, runs, sessions
+from storage.services.datasets import import_sessions
 
 QUARANTINE_DIRECTORY = ".quarantine"
 DEFAULT_STUCK_AFTER = dt.timedelta(minutes=60)
@@ -167,14 +169,14 @@ def check_integrity(context: DoctorContext) -> list[Finding]:
     path = Path(connection.settings_dict["NAME"])
     if not path.exists():
         raise Skipped(f"the database {path} does not exist yet")
-    messages = database_file.damage_report(path, full=context.full_integrity_check)
+    messages = files.damage_report(path, full=context.full_integrity_check)
     findings = [
         Finding(f"{pragma}: {message}", fixable=False, action="restore a backup or run sqlite3 .recover")
         for message in messages
     ]
     if findings:
         return findings
-    foreign = database_file.foreign_key_problems(path)
+    foreign = files.foreign_key_problems(path)
     tables = sorted({row[0] for row in foreign})
     if foreign and not set(tables) <= {"scraped_pairs", "evaluation_runs"}:
         findings.append(Finding(f"foreign keys point nowhere in {', '.join(tables)}", fixable=False))
@@ -209,13 +211,13 @@ def check_orphans(context: DoctorContext) -> list[Finding]:
 
 @register_check("pair-counts", "Sessions' pair_count matches their pairs")
 def check_pair_counts(context: DoctorContext) -> list[Finding]:
-    drift = scraping.pair_count_drift()
+    drift = sessions.pair_count_drift()
     findings = [
         Finding(f"session {session_id} says {stored if stored is not None else 'NULL'} pairs but has {actual:,}")
         for session_id, stored, actual in drift
     ]
     if findings and context.fix:
-        scraping.repair_pair_counts()
+        sessions.repair_pair_counts()
         for finding in findings:
             finding.fixed, finding.action = True, "recounted"
     return findings
@@ -263,7 +265,7 @@ def _run_directories() -> dict[Path, TrainingRun]:
     directories = {}
     for run in TrainingRun.objects.exclude(storage_path__isnull=True).exclude(storage_path="").order_by("id"):
         try:
-            directory = os.path.realpath(storage_paths.resolve_stored_path(run.storage_path))
+            directory = os.path.realpath(run_files.resolve_stored_path(run.storage_path))
         except ValueError:
             continue  # a NUL byte: it names no directory
         directories[Path(directory)] = run
@@ -281,19 +283,19 @@ def check_interrupted_deletes(context: DoctorContext) -> list[Finding]:
     if not root.is_dir():
         return []
     findings = []
-    with storage_paths.open_root() as root_fd:
+    with run_files.open_root() as root_fd:
         for entry in sorted(root.iterdir()):
-            if not entry.name.startswith(storage_paths.DELETING_PREFIX) or entry.is_symlink() or not entry.is_dir():
+            if not entry.name.startswith(run_files.DELETING_PREFIX) or entry.is_symlink() or not entry.is_dir():
                 continue
-            if storage_paths.is_locked(root_fd, entry.name):
+            if run_files.is_locked(root_fd, entry.name):
                 continue  # a delete is running right now
-            match = storage_paths.DELETING_NAME.fullmatch(entry.name)
+            match = run_files.DELETING_NAME.fullmatch(entry.name)
             run = TrainingRun.objects.filter(pk=int(match[1])).first() if match else None
             if run is not None and run.storage_path:
                 finding = Finding(f"run {run.pk} ({run.name}): a killed delete left its artefacts in {entry}")
                 if context.fix:
                     try:
-                        finding.action = storage_paths.restore_moved_aside(entry.name, stored=run.storage_path)
+                        finding.action = run_files.restore_moved_aside(entry.name, stored=run.storage_path)
                         finding.fixed = True
                     except StorageError as exc:
                         finding.fixable, finding.action = False, str(exc)
@@ -315,11 +317,11 @@ def check_orphan_directories(context: DoctorContext) -> list[Finding]:
     known = _run_directories()
     findings = []
     for entry in sorted(root.iterdir()):
-        if entry.name == QUARANTINE_DIRECTORY or entry.name.startswith(storage_paths.DELETING_PREFIX):
+        if entry.name == QUARANTINE_DIRECTORY or entry.name.startswith(run_files.DELETING_PREFIX):
             continue
         if not entry.is_dir() or entry.is_symlink() or entry.resolve() in known:
             continue
-        if not storage_paths.looks_like_run_directory(entry):
+        if not run_files.looks_like_run_directory(entry):
             findings.append(Finding(f"{entry}: left alone: not a run directory", note=True))
             continue
         age = context.now - dt.datetime.fromtimestamp(entry.stat().st_mtime, tz=dt.UTC)
@@ -352,7 +354,7 @@ def check_missing_directories(context: DoctorContext) -> list[Finding]:
     moved_aside = {
         int(match[1])
         for entry in (root.iterdir() if root.is_dir() else ())
-        if (match := storage_paths.DELETING_NAME.fullmatch(entry.name))
+        if (match := run_files.DELETING_NAME.fullmatch(entry.name))
     }
     findings = []
     for directory, run in _run_directories().items():
@@ -365,7 +367,7 @@ def check_missing_directories(context: DoctorContext) -> list[Finding]:
             action="" if inside else "it is outside the storage root, so doctor leaves it alone",
         )
         if context.fix and inside:
-            for sub in storage_paths.RUN_SUBDIRECTORIES:
+            for sub in run_files.RUN_SUBDIRECTORIES:
                 (directory / sub).mkdir(parents=True, exist_ok=True)
             finding.fixed, finding.action = True, "recreated it empty (the artefacts that were in it are gone)"
         findings.append(finding)

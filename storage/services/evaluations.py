@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from storage.exceptions import InvalidInput, NotFound
 from storage.models import EvaluationRun, TrainingRun
-from storage.services.inputs import optional_int, optional_text, require_int, require_text, to_json
+from storage.validation import optional_int, optional_text, require_int, require_text, to_json
 
 
 def _without_non_finite(value: Any) -> Any:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from storage.exceptions import InvalidInput
 from storage.fields import SortableTimestamp
 from storage.models import AppLog
-from storage.services.inputs import optional_int, parse_timestamp, require_int
+from storage.validation import optional_int, parse_timestamp, require_int
 
 DELETE_BATCH_SIZE = 2000
 MIN_DELETE_BATCH_SIZE = 100

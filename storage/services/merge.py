@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from django.db import connections, transaction
 
-from storage import search_index
 from storage.exceptions import InvalidInput
 from storage.models import ScrapeSession
-from storage.services.inputs import optional_text
-from storage.services.session_selection import existing_sessions, session_id_list
+from storage.search import index as search_index
+from storage.services.sessions import existing_sessions, session_id_list
+from storage.validation import optional_text
 
 MODES = ("concatenate", "interleave")
 ORDER_TABLE = "merge_pair_order"

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from storage.exceptions import InvalidInput, InvalidTransition, NotFound, StorageError
 from storage.models import TrainingRun
-from storage.services import storage_paths
-from storage.services.inputs import (
+from storage.services import run_files
+from storage.validation import (
     optional_json_object,
     optional_text,
     parse_timestamp,
@@ -100,9 +100,9 @@ def _optional_identifier(value: Any, *, name: str) -> str | None:
 
 def create_run_directory(name: str) -> Path:
     """Make `<root>/<safe name>_<timestamp>/{outputs,checkpoints,logs}` under a name no other run has."""
-    root = storage_paths.storage_root()
+    root = run_files.storage_root()
     stamp = timezone.now().strftime("%Y%m%d_%H%M%S_%f")
-    base = f"{storage_paths.safe_directory_name(name)}_{stamp}"
+    base = f"{run_files.safe_directory_name(name)}_{stamp}"
     directory = root / base
     suffix = 1
     while True:
@@ -115,7 +115,7 @@ def create_run_directory(name: str) -> Path:
         except OSError as exc:
             raise StorageError(f"cannot create a run directory in the storage root {root}: {exc.strerror}") from exc
     try:
-        for sub in storage_paths.RUN_SUBDIRECTORIES:
+        for sub in run_files.RUN_SUBDIRECTORIES:
             (directory / sub).mkdir()
     except OSError as exc:
         shutil.rmtree(directory, ignore_errors=True)
@@ -258,7 +258,7 @@ def delete_training_run(*, run_id: int, delete_files: bool = True) -> bool:
             run.delete()
 
     if delete_files and run.storage_path:
-        storage_paths.delete_directory(run.storage_path, owner=run.pk, commit=delete_row)
+        run_files.delete_directory(run.storage_path, owner=run.pk, commit=delete_row)
     else:
         delete_row()
     return True
@@ -269,6 +269,6 @@ def run_storage_paths(run: TrainingRun) -> dict[str, str] | None:
         return None
     root = run.storage_path
     paths = {"root": root}
-    paths.update({sub: os.path.join(root, sub) for sub in storage_paths.RUN_SUBDIRECTORIES})
+    paths.update({sub: os.path.join(root, sub) for sub in run_files.RUN_SUBDIRECTORIES})
     paths["dataset"] = os.path.join(root, "dataset.json")
     return paths

@@ -11,7 +11,7 @@ from django.views.decorators.debug import sensitive_variables
 from storage.exceptions import InvalidInput
 from storage.models import Setting
 from storage.redaction import is_secret_setting, secrets_from_setting_values
-from storage.services.inputs import require_text, to_json
+from storage.validation import require_text, to_json
 
 
 def decode_setting_value(raw: str) -> Any:

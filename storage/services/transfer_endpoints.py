@@ -233,19 +233,19 @@ class PostgresEnd:
 
     def before_load(self) -> None:
         """Drop the trigram indexes for the load: built once afterwards, they cost a fraction of per-row upkeep."""
-        from storage import postgres_search
+        from storage.search import postgres
 
         self.connection.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        for name in postgres_search.TRIGRAM_INDEXES:
+        for name in postgres.TRIGRAM_INDEXES:
             self.connection.execute(f"DROP INDEX IF EXISTS {name}")
 
     def after_load(self) -> None:
-        from storage import postgres_search
+        from storage.search import postgres
 
         # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED: check them now, since CREATE
         # INDEX refuses to run while their trigger events are pending.
         self.connection.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for statement in postgres_search.create_index_statements():
+        for statement in postgres.create_index_statements():
             self.connection.execute(statement)
 
     def reset_sequence(self, table: str) -> None:

@@ -15,7 +15,8 @@ import sqlite3
 
 import pytest
 
-from tests.conftest import load_desktop_fixture, manage
+from tests.helpers.desktop import load_desktop_fixture
+from tests.helpers.processes import manage
 
 from .conftest import run_as_finefoundry
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from storage.exceptions import StorageError
-from storage.services import exports
+from storage.services.datasets import exporting
 
 
 class ProgressBar:
@@ -55,7 +55,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("session_ids", nargs="+", type=int, metavar="SESSION_ID")
-        parser.add_argument("--format", required=True, choices=list(exports.FORMATS), dest="fmt")
+        parser.add_argument("--format", required=True, choices=list(exporting.FORMATS), dest="fmt")
         parser.add_argument(
             "--output",
             "-o",
@@ -89,11 +89,11 @@ class Command(BaseCommand):
         return options["verbosity"] >= 1 and self.stderr.isatty()
 
     def export_to_file(self, options) -> None:
-        split = exports.parse_split(options["split"]) if options["split"] is not None else None
-        output = options["output"] or exports.default_filename(options["session_ids"], options["fmt"])
+        split = exporting.parse_split(options["split"]) if options["split"] is not None else None
+        output = options["output"] or exporting.default_filename(options["session_ids"], options["fmt"])
         bar = ProgressBar(self.stderr) if self.show_progress(options) else None
         try:
-            result = exports.export_sessions(
+            result = exporting.export_sessions(
                 session_ids=options["session_ids"],
                 fmt=options["fmt"],
                 output_path=Path(output).expanduser().absolute(),
@@ -136,7 +136,7 @@ class Command(BaseCommand):
             raise CommandError("--split writes one file per part; give --output PATH instead of -")
         if options["seed"] is not None:
             raise CommandError("--seed only applies to --split")
-        plan = exports.plan_export(
+        plan = exporting.plan_export(
             session_ids=options["session_ids"],
             fmt=options["fmt"],
             system_prompt=options["system_prompt"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from storage.exceptions import StorageError
-from storage.services.imports import IMPORT_FORMATS, import_pairs
+from storage.services.datasets.importing import IMPORT_FORMATS, import_pairs
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """Django's `migrate`, serialised per database file and refusing a damaged database before it writes.
 
-Everything else is Django's command (same options). See storage.migrate_lock and
-storage.database_file.
+Everything else is Django's command (same options). See storage.db.migrate_lock and
+storage.db.files.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 from django.core.management.commands import migrate
 from django.db import connections
 
-from storage.database_file import UnusableDatabase, database_file_problem, vet_database_file
-from storage.migrate_lock import migrate_lock
+from storage.db.files import UnusableDatabase, database_file_problem, vet_database_file
+from storage.db.migrate_lock import migrate_lock
 
 
 class Command(migrate.Command):

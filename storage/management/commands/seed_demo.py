@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from storage.demo.seed import seed_demo
 from storage.exceptions import StorageError
-from storage.services.demo import seed_demo
-from storage.services.inputs import parse_timestamp
+from storage.validation import parse_timestamp
 
 
 class Command(BaseCommand):

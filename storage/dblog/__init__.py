@@ -1,0 +1,1 @@
+"""The logging handler that stores records in app_logs: handler, background writer, stores."""

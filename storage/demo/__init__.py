@@ -1,0 +1,1 @@
+"""The demo database: seeding, and the content it is made of."""

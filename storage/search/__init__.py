@@ -1,0 +1,1 @@
+"""Pair search: query planning, the SQLite FTS5 index, and the index's health."""

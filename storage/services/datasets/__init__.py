@@ -1,0 +1,1 @@
+"""Datasets in and out: formats, exporting, importing, readers, records, atomic files."""

@@ -1,0 +1,349 @@
+"""Writing sessions out as dataset files: streamed page by page, written atomically.
+
+Memory stays flat whatever the size: pairs are read in pages of PAGE_SIZE by id (each page a
+short query, so no read transaction stays open) and rendered into chunks of about CHUNK_CHARS.
+The pairs exported are those that existed when the export started; pairs added meanwhile wait
+for the next export.
+
+Files are written through atomic_files: to a hidden temp file beside the target, renamed into
+place at the end, so a crash or a kill never leaves a truncated export; an existing target is
+replaced only with overwrite (`--force`).
+
+A split (`{"train": 0.9, "validation": 0.1}`) gives each part exactly its share of the pairs
+(largest remainder), chosen at random but the same for the same seed; each part keeps the
+pairs in their stored order. Part files are named by inserting the part name before the
+target's extension: `out.jsonl` gives `out.train.jsonl` and `out.validation.jsonl` (a target
+without an extension gets the format's: `out` gives `out.train.jsonl`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from django.db.models import Max
+
+from storage.exceptions import InvalidInput, NotFound, StorageError
+from storage.models import ScrapedPair, ScrapeSession
+from storage.services.datasets.atomic_files import atomic_output, atomic_outputs
+from storage.services.datasets.formats import FORMATS, ExportFormat, FormulaCells
+from storage.services.protected_paths import refuse_protected_target
+from storage.validation import require_int, require_text
+
+__all__ = [
+    "FORMATS",
+    "ExportFormat",
+    "ExportPlan",
+    "ExportResult",
+    "atomic_output",
+    "export_sessions",
+    "iter_export_chunks",
+]
+
+PAGE_SIZE = 2000
+CHUNK_CHARS = 256 * 1024
+PROGRESS_EVERY = 5000
+PART_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+Progress = Callable[[int, int], None]
+
+
+# --- What to export -----------------------------------------------------------------------
+
+
+def export_format(fmt: str) -> ExportFormat:
+    if fmt not in FORMATS:
+        raise InvalidInput(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return FORMATS[fmt]
+
+
+def check_session_ids(session_ids: list[int]) -> list[int]:
+    """Return the ids if every one names an existing session, once; else raise naming the bad ones."""
+    if isinstance(session_ids, (str, bytes)) or not isinstance(session_ids, (list, tuple)) or not session_ids:
+        raise InvalidInput("give at least one session id")
+    for session_id in session_ids:
+        require_int(session_id, name="session id", minimum=1)
+    repeated = sorted(s for s, times in Counter(session_ids).items() if times > 1)
+    if repeated:
+        raise InvalidInput(f"session {', '.join(map(str, repeated))} is given more than once")
+    existing = set(ScrapeSession.objects.filter(pk__in=session_ids).values_list("pk", flat=True))
+    missing = [s for s in session_ids if s not in existing]
+    if missing:
+        noun = "session" if len(missing) == 1 else "sessions"
+        raise NotFound(f"scrape {noun} {', '.join(map(str, missing))} does not exist")
+    return list(session_ids)
+
+
+def default_filename(session_ids: list[int], fmt: str) -> str:
+    """A file name for an export, e.g. `session-3.jsonl` or `sessions-3-4.chatml.jsonl`."""
+    spec = export_format(fmt)
+    ids = [str(s) for s in session_ids]
+    stem = f"session-{ids[0]}" if len(ids) == 1 else f"sessions-{'-'.join(ids[:4])}"
+    if len(ids) > 4:
+        stem += f"-and-{len(ids) - 4}-more"
+    kind = "" if spec.extension == f".{fmt}" else f".{fmt}"
+    return f"{stem}{kind}{spec.extension}"
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """A checked export: which sessions, which format, and the pairs as they were when it was made."""
+
+    session_ids: list[int]
+    format: ExportFormat
+    system_prompt: str | None
+    last_pair_id: int
+    total: int
+    formula_cells: FormulaCells = field(default_factory=FormulaCells)
+
+    def renderer(self) -> Callable[[str, str], str]:
+        """The format's renderer; for CSV, counting (and with excel_safe defusing) formula-like cells."""
+        render = self.format.renderer(self.system_prompt)
+        return self.formula_cells.wrap(render) if self.format.name == "csv" else render
+
+    def pairs(self) -> Iterator[tuple[str, str]]:
+        """Yield (input, output) of every pair, session by session, each in stored order."""
+        for session_id in self.session_ids:
+            pages = ScrapedPair.objects.filter(session_id=session_id, id__lte=self.last_pair_id).order_by("id")
+            after = 0
+            while True:
+                page = list(pages.filter(id__gt=after).values_list("id", "input_text", "output_text")[:PAGE_SIZE])
+                if not page:
+                    break
+                after = page[-1][0]
+                for _, input_text, output_text in page:
+                    yield input_text, output_text
+
+    def chunks(self, *, progress: Progress | None = None) -> Iterator[str]:
+        """Yield the export file's text in chunks of about CHUNK_CHARS."""
+        body = FileBody(self.format, self.renderer())
+        done = 0
+        for input_text, output_text in self.pairs():
+            chunk = body.add(input_text, output_text)
+            if chunk is not None:
+                yield chunk
+            done += 1
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress(done, self.total)
+        yield body.finish()
+        if progress is not None:
+            progress(done, self.total)
+
+
+def plan_export(
+    *, session_ids: list[int], fmt: str, system_prompt: str | None = None, excel_safe: bool = False
+) -> ExportPlan:
+    """Check what is asked and note which pairs the export covers; raise before anything is written."""
+    spec = export_format(fmt)
+    if excel_safe and fmt != "csv":
+        raise InvalidInput(f"excel-safe applies to csv only, not {fmt}")
+    if system_prompt is not None:
+        require_text(system_prompt, name="system prompt")
+        if not spec.takes_system_prompt:
+            takers = ", ".join(name for name, f in FORMATS.items() if f.takes_system_prompt)
+            raise InvalidInput(f"a system prompt has no place in {fmt}; it applies to {takers}")
+    session_ids = check_session_ids(session_ids)
+    pairs = ScrapedPair.objects.filter(session_id__in=session_ids)
+    last_pair_id = pairs.aggregate(last=Max("id"))["last"] or 0
+    total = pairs.filter(id__lte=last_pair_id).count()
+    return ExportPlan(session_ids, spec, system_prompt, last_pair_id, total, FormulaCells(excel_safe=excel_safe))
+
+
+class FileBody:
+    """One export file's text: the opening, the records with separators, the closing, in chunks."""
+
+    def __init__(self, spec: ExportFormat, render: Callable[[str, str], str]):
+        self.spec = spec
+        self.render = render
+        self.count = 0
+        self.pending: list[str] = []
+        self.pending_chars = 0
+
+    def add(self, input_text: str, output_text: str) -> str | None:
+        """Take one pair; return a chunk when enough text has gathered."""
+        text = self.render(input_text, output_text)
+        if self.count == 0:
+            self.pending.append(self.spec.opening)
+        elif self.spec.separator:
+            self.pending.append(self.spec.separator)
+        self.pending.append(text)
+        self.count += 1
+        self.pending_chars += len(text)
+        if self.pending_chars < CHUNK_CHARS:
+            return None
+        chunk = "".join(self.pending)
+        self.pending = []
+        self.pending_chars = 0
+        return chunk
+
+    def finish(self) -> str:
+        self.pending.append(self.spec.closing if self.count else self.spec.empty)
+        return "".join(self.pending)
+
+
+def iter_export_chunks(
+    *,
+    session_ids: list[int],
+    fmt: str,
+    system_prompt: str | None = None,
+    excel_safe: bool = False,
+    progress: Progress | None = None,
+) -> Iterator[str]:
+    """Check the request now, then return an iterator over the export file's text (for streaming responses)."""
+    plan = plan_export(session_ids=session_ids, fmt=fmt, system_prompt=system_prompt, excel_safe=excel_safe)
+    return plan.chunks(progress=progress)
+
+
+# --- Splits -------------------------------------------------------------------------------
+
+
+def parse_split(text: str) -> dict[str, float]:
+    """Read `train=0.9,validation=0.1` into {"train": 0.9, "validation": 0.1}."""
+    parts: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = item.strip().partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise InvalidInput(f"split part {item.strip()!r} must look like name=fraction, e.g. train=0.9")
+        try:
+            parts[name] = float(value)
+        except ValueError:
+            raise InvalidInput(f"split part {name!r}: {value.strip()!r} is not a number") from None
+    return check_split(parts)
+
+
+def check_split(parts: Mapping[str, float]) -> dict[str, float]:
+    """Return the parts if they are at least two, well named, positive, and add up to 1."""
+    if not isinstance(parts, Mapping) or len(parts) < 2:
+        raise InvalidInput("a split needs at least two parts, e.g. train=0.9,validation=0.1")
+    for name, fraction in parts.items():
+        if not isinstance(name, str) or not PART_NAME.match(name):
+            raise InvalidInput(f"split part name {name!r} may only use letters, digits, '-' and '_'")
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+            raise InvalidInput(f"split part {name!r} must be a fraction between 0 and 1, got {fraction!r}")
+    total = sum(parts.values())
+    if abs(total - 1) > 1e-6:
+        raise InvalidInput(f"split fractions must add up to 1, not {total:g}")
+    return dict(parts)
+
+
+def split_sizes(total: int, parts: Mapping[str, float]) -> dict[str, int]:
+    """Share `total` out by the fractions, rounding so the sizes add up exactly (largest remainder)."""
+    exact = {name: total * fraction for name, fraction in parts.items()}
+    sizes = {name: int(share) for name, share in exact.items()}
+    by_remainder = sorted(parts, key=lambda name: exact[name] - sizes[name], reverse=True)
+    for name in by_remainder[: total - sum(sizes.values())]:
+        sizes[name] += 1
+    return sizes
+
+
+def part_path(path: Path, part: str, spec: ExportFormat) -> Path:
+    """`out.jsonl` → `out.train.jsonl`; `out` → `out.train.jsonl`."""
+    if path.suffix:
+        return path.with_name(f"{path.stem}.{part}{path.suffix}")
+    return path.with_name(f"{path.name}.{part}{spec.extension}")
+
+
+class SplitChooser:
+    """Deals rows out to parts of fixed sizes, each deal equally likely (sequential sampling)."""
+
+    def __init__(self, sizes: list[int], seed: int):
+        self.remaining = list(sizes)
+        self.left = sum(sizes)
+        self.random = random.Random(seed)
+
+    def __call__(self) -> int:
+        if self.left == 0:
+            raise StorageError("pairs were added to the sessions during the export; run it again")
+        ticket = self.random.randrange(self.left)
+        part = 0
+        while ticket >= self.remaining[part]:
+            ticket -= self.remaining[part]
+            part += 1
+        self.remaining[part] -= 1
+        self.left -= 1
+        return part
+
+
+# --- Exporting to files -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    path: Path
+    count: int
+    part: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    format: str
+    count: int
+    files: list[ExportedFile]
+    # CSV cells starting like a formula (=, +, -, @, tab, CR); prefixed with ' when excel_safe.
+    formula_cells: int = 0
+
+
+def export_sessions(
+    *,
+    session_ids: list[int],
+    fmt: str,
+    output_path: str | os.PathLike,
+    system_prompt: str | None = None,
+    split: Mapping[str, float] | None = None,
+    seed: int | None = None,
+    overwrite: bool = False,
+    excel_safe: bool = False,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Export the sessions' pairs to one file, or to one file per part of a split; nothing is left half-written."""
+    plan = plan_export(session_ids=session_ids, fmt=fmt, system_prompt=system_prompt, excel_safe=excel_safe)
+    target = Path(output_path)
+    if split is None:
+        if seed is not None:
+            raise InvalidInput("a seed only applies to a split")
+        names: list[str | None] = [None]
+        paths = [target]
+        choose = None
+    else:
+        parts = check_split(split)
+        seed = 0 if seed is None else require_int(seed, name="seed")
+        names = list(parts)
+        paths = [part_path(target, name, plan.format) for name in names]
+        choose = SplitChooser(list(split_sizes(plan.total, parts).values()), seed)
+    for path in paths:
+        refuse_protected_target(path, action="export to")
+    with atomic_outputs(paths, overwrite=overwrite) as handles:
+        counts = _write(plan, handles, choose, progress)
+    files = [ExportedFile(path, count, name) for path, count, name in zip(paths, counts, names, strict=True)]
+    return ExportResult(format=fmt, count=sum(counts), files=files, formula_cells=plan.formula_cells.count)
+
+
+def _write(plan: ExportPlan, handles: list[IO[str]], choose: Callable[[], int] | None, progress: Progress | None):
+    render = plan.renderer()
+    bodies = [FileBody(plan.format, render) for _ in handles]
+    done = 0
+    for input_text, output_text in plan.pairs():
+        index = 0 if choose is None else choose()
+        chunk = bodies[index].add(input_text, output_text)
+        if chunk is not None:
+            handles[index].write(chunk)
+        done += 1
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress(done, plan.total)
+    for body, handle in zip(bodies, handles, strict=True):
+        handle.write(body.finish())
+    if progress is not None:
+        progress(done, plan.total)
+    return [body.count for body in bodies]
+
+
+def export_session_to_json(*, session_id: int, output_path: str | os.PathLike, overwrite: bool = True) -> int:
+    """Export a session's pairs as FineFoundry's JSON file; return how many were written."""
+    return export_sessions(session_ids=[session_id], fmt="json", output_path=output_path, overwrite=overwrite).count

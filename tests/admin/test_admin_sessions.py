@@ -1,0 +1,204 @@
+"""The scrape session admin: list, change page, streamed downloads, and deletes that never list every pair."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from django.contrib.admin.models import DELETION, LogEntry
+from django.urls import reverse
+
+from storage.models import ScrapedPair, ScrapeSession
+from storage.services import sessions as sessions_service
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+
+CHANGELIST = reverse("admin:storage_scrapesession_changelist")
+
+
+def change_url(session) -> str:
+    return reverse("admin:storage_scrapesession_change", args=[session.pk])
+
+
+def run_action(client, action: str, sessions, **extra):
+    data = {"action": action, "_selected_action": [s.pk for s in sessions], **extra}
+    return client.post(CHANGELIST, data)
+
+
+def body_of(response) -> str:
+    return b"".join(response.streaming_content).decode()
+
+
+def test_list_shows_label_source_format_and_count_sorted_by_count(admin_client, session_factory):
+    small = session_factory(source="reddit", pairs=3, name="small one")
+    big = session_factory(source="4chan", pairs=12)
+    page = admin_client.get(CHANGELIST, {"o": "4"})  # 4th column, pair count, ascending
+    text = page.content.decode()
+    assert "small one" in text and f"4chan #{big.pk}" in text
+    assert list(page.context["cl"].result_list) == [small, big]
+    descending = admin_client.get(CHANGELIST, {"o": "-4"})
+    assert list(descending.context["cl"].result_list) == [big, small]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"source": "4chan"}, ["4chan"]),  # the parameter the page's own filter links use
+        ({"q": "MachineLearning"}, ["reddit"]),
+        ({}, ["reddit", "4chan", "synthetic"]),
+    ],
+)
+def test_list_filters_and_search(admin_client, site_data, params, expected):
+    page = admin_client.get(CHANGELIST, params)
+    assert sorted(s.source for s in page.context["cl"].result_list) == sorted(expected)
+
+
+def test_change_page_shows_metadata_first_pairs_and_a_link_to_all_pairs(admin_client, session_factory):
+    session = session_factory(source="reddit", metadata={"subreddit": "LocalLLaMA"}, name="llama")
+    sessions_service.add_scraped_pairs(
+        session_id=session.pk,
+        pairs=[{"input": "long question " + "x" * 5000, "output": f"answer {i}"} for i in range(15)],
+    )
+    text = admin_client.get(change_url(session)).content.decode()
+    assert "LocalLLaMA" in text
+    assert text.count("answer ") == 10  # the first ten pairs only
+    assert "x" * 200 not in text  # texts are cut short
+    assert f"?session__id__exact={session.pk}" in text
+    assert reverse("admin:storage_scrapesession_export", args=[session.pk, "jsonl"]) in text
+
+
+def test_pair_count_and_created_at_are_read_only(admin_client, session_factory):
+    session = session_factory(pairs=2)
+    response = admin_client.post(
+        change_url(session), {"source": "reddit", "dataset_format": "standard", "pair_count": 999, "metadata": ""}
+    )
+    assert response.status_code == 302
+    session.refresh_from_db()
+    assert session.pair_count == 2
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "chatml", "alpaca", "csv"])
+def test_download_action_streams_every_pair_of_the_selected_sessions(admin_client, session_factory, fmt):
+    first = session_factory(pairs=3)
+    second = session_factory(pairs=2)
+    response = run_action(admin_client, f"download_{fmt}", [first, second])
+    assert response.status_code == 200
+    assert response.streaming
+    assert "attachment" in response["Content-Disposition"]
+    text = body_of(response)
+    if fmt == "json":
+        records = json.loads(text)
+    elif fmt == "csv":
+        records = list(csv.DictReader(io.StringIO(text)))
+    else:
+        records = [json.loads(line) for line in text.splitlines()]
+    assert len(records) == 5
+
+
+def test_download_link_streams_one_session_as_jsonl(admin_client, session_factory):
+    session = session_factory(pairs=4)
+    response = admin_client.get(reverse("admin:storage_scrapesession_export", args=[session.pk, "jsonl"]))
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="session-{session.pk}.jsonl"'
+    lines = body_of(response).splitlines()
+    assert json.loads(lines[0]) == {"input": "question 0", "output": "answer 0"}
+    assert len(lines) == 4
+
+
+@pytest.mark.parametrize(("session_id", "fmt"), [(None, "docx"), (999999, "jsonl")])
+def test_download_link_answers_404_for_an_unknown_format_or_session(admin_client, session_factory, session_id, fmt):
+    session_id = session_id or session_factory(pairs=1).pk
+    url = reverse("admin:storage_scrapesession_export", args=[session_id, fmt])
+    assert admin_client.get(url).status_code == 404
+
+
+def test_delete_confirmation_counts_pairs_instead_of_listing_them(
+    admin_client, session_factory, django_assert_max_num_queries
+):
+    session = session_factory(pairs=500)
+    url = reverse("admin:storage_scrapesession_delete", args=[session.pk])
+    with django_assert_max_num_queries(12):
+        page = admin_client.get(url)
+    text = page.content.decode()
+    assert "500 scraped pairs" in text
+    assert dict(page.context["model_count"]) == {"scrape sessions": 1, "scraped pairs": 500}
+    assert "pair 17" not in text
+
+
+def test_deleting_a_session_removes_its_pairs_and_logs_it(admin_client, session_factory):
+    doomed = session_factory(pairs=30)
+    kept = session_factory(pairs=5)
+    response = admin_client.post(reverse("admin:storage_scrapesession_delete", args=[doomed.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not ScrapeSession.objects.filter(pk=doomed.pk).exists()
+    assert ScrapedPair.objects.filter(session_id=doomed.pk).count() == 0
+    assert ScrapedPair.objects.filter(session_id=kept.pk).count() == 5
+    assert LogEntry.objects.filter(action_flag=DELETION, object_id=str(doomed.pk)).exists()
+
+
+def test_delete_selected_confirms_with_totals_then_deletes(admin_client, session_factory):
+    sessions = [session_factory(pairs=10), session_factory(pairs=20)]
+    confirm = run_action(admin_client, "delete_selected", sessions)
+    assert confirm.status_code == 200
+    assert "30 scraped pairs" in confirm.content.decode()
+    done = run_action(admin_client, "delete_selected", sessions, post="yes")
+    assert done.status_code == 302
+    assert not ScrapeSession.objects.filter(pk__in=[s.pk for s in sessions]).exists()
+    assert not ScrapedPair.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("action", "order"),
+    [("merge_concatenate", ["a0", "a1", "b0", "b1"]), ("merge_interleave", ["a0", "b0", "a1", "b1"])],
+)
+def test_merge_actions_make_a_new_session_that_records_its_sources(admin_client, session_factory, action, order):
+    first = session_factory(source="reddit")
+    second = session_factory(source="4chan")
+    sessions_service.add_scraped_pairs(session_id=first.pk, pairs=[{"input": f"a{i}", "output": "x"} for i in range(2)])
+    sessions_service.add_scraped_pairs(
+        session_id=second.pk, pairs=[{"input": f"b{i}", "output": "y"} for i in range(2)]
+    )
+    response = run_action(admin_client, action, [first, second])
+    assert response.status_code == 302
+    merged = ScrapeSession.objects.exclude(pk__in=[first.pk, second.pk]).get()
+    assert merged.pair_count == 4
+    assert merged.metadata["merged_from"] == [first.pk, second.pk]
+    inputs = list(ScrapedPair.objects.filter(session=merged).order_by("id").values_list("input_text", flat=True))
+    assert inputs == order
+    (message,) = [str(m) for m in admin_client.get(CHANGELIST).context["messages"]]
+    assert "Merged 2 sessions" in message and change_url(merged) in message
+
+
+def test_merge_needs_two_sessions(admin_client, session_factory):
+    only = session_factory(pairs=2)
+    response = run_action(admin_client, "merge_concatenate", [only])
+    assert response.status_code == 302
+    assert ScrapeSession.objects.count() == 1
+    messages = [str(m) for m in admin_client.get(CHANGELIST).context["messages"]]
+    assert messages == ["Select at least two sessions to merge."]
+
+
+def test_remove_duplicates_asks_how_then_reports_what_went(admin_client, session_factory):
+    session = session_factory(source="reddit")
+    pairs = [{"input": "Q", "output": "A"}, {"input": "q ", "output": "a"}, {"input": "Q", "output": "A"}]
+    sessions_service.add_scraped_pairs(session_id=session.pk, pairs=pairs)
+    form = run_action(admin_client, "remove_duplicates", [session])
+    assert form.status_code == 200
+    assert b"Ignore case" in form.content
+
+    dry = run_action(admin_client, "remove_duplicates", [session], apply="yes", normalize="on", dry_run="on")
+    assert dry.status_code == 302
+    assert ScrapedPair.objects.filter(session=session).count() == 3
+    done = run_action(admin_client, "remove_duplicates", [session], apply="yes")
+    assert done.status_code == 302
+    session.refresh_from_db()
+    assert session.pair_count == ScrapedPair.objects.filter(session=session).count() == 2
+    # The earliest copy is the one kept.
+    assert ScrapedPair.objects.filter(session=session, input_text="Q").get().pk == min(
+        ScrapedPair.objects.filter(session=session).values_list("pk", flat=True)
+    )
+    messages = [str(m) for m in admin_client.get(CHANGELIST).context["messages"]]
+    assert messages[0].startswith("Would remove 2 duplicate pair(s)")
+    assert messages[1].startswith("Removed 1 duplicate pair(s)")

@@ -1,0 +1,1 @@
+"""What tests share: subprocesses (manage.py, workers), dataset and log helpers."""
