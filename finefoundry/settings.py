@@ -109,10 +109,6 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------
 
-if os.environ.get("PYTEST_VERSION") and not os.environ.get("FINEFOUNDRY_DB"):
-    # Under pytest nothing may reach the user's database, not even a log record emitted before
-    # pytest-django switches to the test database.
-    os.environ["FINEFOUNDRY_DB"] = str(Path(tempfile.gettempdir()) / f"finefoundry-pytest-{os.getpid()}-unused.db")
 FINEFOUNDRY_DB = Path(os.environ.get("FINEFOUNDRY_DB") or BASE_DIR / "finefoundry.db").expanduser().resolve()
 # The desktop app keeps its artefacts and resolves relative run paths beside its database.
 FINEFOUNDRY_DATA_DIR = FINEFOUNDRY_DB.parent

@@ -198,8 +198,3 @@ def site_data(db, session_factory, run_factory):
         runpod_key=runpod_key,
     )
 
-
-@pytest.fixture
-def fast_password_hashing(settings):
-    """Hash test users' passwords with MD5: the real hasher takes a noticeable part of a second per user."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -102,3 +102,26 @@ def test_shell_plus_loads_the_storage_models(tmp_path):
 
 def test_pytest_never_points_at_the_users_database(settings):
     assert settings.FINEFOUNDRY_DB != PROJECT_ROOT / "finefoundry.db"
+
+
+def test_tests_have_their_own_settings_and_production_keeps_the_real_hasher(settings, tmp_path):
+    assert os.environ["DJANGO_SETTINGS_MODULE"] == "finefoundry.settings_test"
+    assert settings.PASSWORD_HASHERS == ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # What a user's `manage.py` gets: the production module, Django's default (slow, strong) hasher.
+    env = {**os.environ, "FINEFOUNDRY_DB": str(tmp_path / "x.db"), "DJANGO_SETTINGS_MODULE": "finefoundry.settings"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.conf import settings; print(settings.PASSWORD_HASHERS[0])",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "django.contrib.auth.hashers.PBKDF2PasswordHasher"

@@ -10,7 +10,7 @@ from django.urls import reverse
 from storage.models import TrainingConfig
 from storage.services import configs
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:storage_trainingconfig_changelist")
 HP = {

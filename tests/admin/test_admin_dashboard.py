@@ -10,7 +10,7 @@ from django.db import connection
 from storage.models import AppLog
 from storage.services.dashboard import dashboard_stats
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+pytestmark = pytest.mark.django_db
 
 
 def test_stats_count_everything_from_cheap_queries(site_data, django_assert_max_num_queries):

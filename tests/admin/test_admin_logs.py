@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from storage.models import AppLog
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:storage_applog_changelist")
 CLEAR = reverse("admin:storage_applog_clear")

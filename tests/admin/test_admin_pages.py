@@ -11,8 +11,6 @@ from storage.models import (
 )
 from tests.helpers.admin_pages import MODELS, READ_ONLY, admin_url, pages_of
 
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
-
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
 def test_every_page_answers_a_superuser(admin_client, site_data, model):

@@ -13,7 +13,7 @@ from storage.admin import pairs as pairs_admin
 from storage.models import ScrapedPair, ScrapeSession
 from storage.services import sessions as sessions_service
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:storage_scrapedpair_changelist")
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from storage.models import TrainingRun
 from storage.services import runs
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:storage_trainingrun_changelist")
 

@@ -15,7 +15,7 @@ from storage.services import runs
 from storage.services import settings as settings_service
 from tests.helpers.admin_pages import MODELS, pages_of
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+pytestmark = pytest.mark.django_db
 
 SETTING_CHANGE = "admin:storage_setting_change"
 

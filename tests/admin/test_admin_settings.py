@@ -8,7 +8,7 @@ from django.urls import reverse
 from storage.models import Setting
 from storage.services import settings as settings_service
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+pytestmark = pytest.mark.django_db
 
 ADD = reverse("admin:storage_setting_add")
 

@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from storage.services import settings as settings_service
 
-pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("fast_password_hashing")]
+pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
