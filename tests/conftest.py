@@ -197,4 +197,3 @@ def site_data(db, session_factory, run_factory):
         hf_token=hf_token,
         runpod_key=runpod_key,
     )
-

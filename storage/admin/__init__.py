@@ -1,5 +1,6 @@
-"""The Django admin for FineFoundry's data: one module per group of models, plus the dashboard."""
+"""The Django admin for FineFoundry's data: one module per group of models, plus the dashboard.
 
-from storage.admin import accounts, configs, dashboard, evaluations, logs, pairs, runs, sessions, settings
+The model-group modules are imported here so that Django's admin autodiscovery registers them.
+"""
 
-__all__ = ["accounts", "configs", "dashboard", "evaluations", "logs", "pairs", "runs", "sessions", "settings"]
+from storage.admin import accounts, configs, dashboard, evaluations, logs, pairs, runs, sessions, settings  # noqa: F401

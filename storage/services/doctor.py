@@ -8,8 +8,7 @@ To add a check, register it; it runs after the ones already registered:
 
     from storage.services.doctor import DoctorContext, Finding, register_check
 
-    @register_check("search-index", "Search index matches the pairs")
-    def check_search_index(context: DoctorContext) -> list[Finding]:
+        def check_search_index(context: DoctorContext) -> list[Finding]:
         missing = ...
         if not missing:
             return []
@@ -41,7 +40,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,7 +95,6 @@ class CheckReport:
     check: Check
     findings: list[Finding]
     skipped: str | None = None
-    seconds: float = 0.0
 
     @property
     def unresolved(self) -> list[Finding]:
@@ -108,23 +105,8 @@ class Skipped(Exception):
     """Raised by a check that does not apply here (e.g. a PRAGMA on PostgreSQL); the message says why."""
 
 
-CHECKS: list[Check] = []
-
-
-def register_check(name: str, title: str) -> Callable[[Callable[[DoctorContext], list[Finding]]], Callable]:
-    """Add a check to CHECKS under a unique name; use as a decorator."""
-
-    def register(function: Callable[[DoctorContext], list[Finding]]) -> Callable:
-        if any(check.name == name for check in CHECKS):
-            raise ValueError(f"a doctor check named {name!r} is already registered")
-        CHECKS.append(Check(name, title, function))
-        return function
-
-    return register
-
-
 def run_checks(context: DoctorContext, *, only: list[str] | None = None) -> list[CheckReport]:
-    """Run every registered check (or those named in `only`) and collect what they found."""
+    """Run every check (or those named in `only`) and collect what they found."""
     if only:
         unknown = sorted(set(only) - {check.name for check in CHECKS})
         if unknown:
@@ -133,7 +115,6 @@ def run_checks(context: DoctorContext, *, only: list[str] | None = None) -> list
     for check in CHECKS:
         if only and check.name not in only:
             continue
-        started = time.perf_counter()
         try:
             report = CheckReport(check, check.run(context))
         except Skipped as exc:
@@ -142,7 +123,6 @@ def run_checks(context: DoctorContext, *, only: list[str] | None = None) -> list
             # One broken check must not hide what the others find.
             detail = traceback.format_exception_only(exc)[-1].strip()
             report = CheckReport(check, [Finding(f"the check itself failed: {detail}", fixable=False)])
-        report.seconds = time.perf_counter() - started
         reports.append(report)
         if check.name == "integrity" and report.unresolved:
             # Nothing else may open (and so write) a damaged database.
@@ -158,7 +138,6 @@ def run_checks(context: DoctorContext, *, only: list[str] | None = None) -> list
 # --- The checks ---------------------------------------------------------------------------
 
 
-@register_check("integrity", "SQLite file integrity")
 def check_integrity(context: DoctorContext) -> list[Finding]:
     connection = connections["default"]
     if connection.vendor != "sqlite":
@@ -183,7 +162,6 @@ def check_integrity(context: DoctorContext) -> list[Finding]:
     return findings
 
 
-@register_check("orphan-pairs", "Pairs and evaluations point at rows that exist")
 def check_orphans(context: DoctorContext) -> list[Finding]:
     pairs = ScrapedPair.objects.exclude(session_id__in=ScrapeSession.objects.values("pk"))
     evaluations = EvaluationRun.objects.filter(training_run_id__isnull=False).exclude(
@@ -209,7 +187,6 @@ def check_orphans(context: DoctorContext) -> list[Finding]:
     return findings
 
 
-@register_check("pair-counts", "Sessions' pair_count matches their pairs")
 def check_pair_counts(context: DoctorContext) -> list[Finding]:
     drift = sessions.pair_count_drift()
     findings = [
@@ -223,7 +200,6 @@ def check_pair_counts(context: DoctorContext) -> list[Finding]:
     return findings
 
 
-@register_check("imports", "No import was left half-written")
 def check_abandoned_imports(context: DoctorContext) -> list[Finding]:
     findings = []
     for abandoned in import_sessions.abandoned_imports():
@@ -235,7 +211,6 @@ def check_abandoned_imports(context: DoctorContext) -> list[Finding]:
     return findings
 
 
-@register_check("stuck-runs", "No training run is stuck in running")
 def check_stuck_runs(context: DoctorContext) -> list[Finding]:
     cutoff = context.now - context.stuck_after
     stuck = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).filter(
@@ -272,7 +247,6 @@ def _run_directories() -> dict[Path, TrainingRun]:
     return directories
 
 
-@register_check("interrupted-deletes", "No run deletion was left half done")
 def check_interrupted_deletes(context: DoctorContext) -> list[Finding]:
     """A delete killed between moving the directory aside and deleting the row leaves `.deleting-<id>-*`.
 
@@ -308,7 +282,6 @@ def check_interrupted_deletes(context: DoctorContext) -> list[Finding]:
     return findings
 
 
-@register_check("orphan-directories", "Every directory in the storage root belongs to a run")
 def check_orphan_directories(context: DoctorContext) -> list[Finding]:
     """Quarantine run-shaped directories no run points at; anything else (.git, src/, ...) is left alone."""
     root = Path(settings.FINEFOUNDRY_STORAGE_ROOT)
@@ -347,7 +320,6 @@ def _quarantine(root: Path, entry: Path) -> Path:
     return destination
 
 
-@register_check("missing-directories", "Every run's directory exists")
 def check_missing_directories(context: DoctorContext) -> list[Finding]:
     root = Path(settings.FINEFOUNDRY_STORAGE_ROOT).resolve()
     # Runs whose artefacts a killed delete left aside are interrupted-deletes' to put back, not to recreate empty.
@@ -374,7 +346,6 @@ def check_missing_directories(context: DoctorContext) -> list[Finding]:
     return findings
 
 
-@register_check("search-index", "Search index covers every pair")
 def check_search_index(context: DoctorContext) -> list[Finding]:
     health = search_index_health.inspect(thorough=context.full_integrity_check)
     if health is None:
@@ -393,3 +364,17 @@ def _duration(delta: dt.timedelta) -> str:
         return f"{minutes} minutes"
     hours = minutes // 60
     return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
+
+
+# Every check, in the order they run and are reported; `--check NAME` picks by the first field.
+CHECKS: tuple[Check, ...] = (
+    Check("integrity", "SQLite file integrity", check_integrity),
+    Check("orphan-pairs", "Pairs and evaluations point at rows that exist", check_orphans),
+    Check("pair-counts", "Sessions' pair_count matches their pairs", check_pair_counts),
+    Check("imports", "No import was left half-written", check_abandoned_imports),
+    Check("stuck-runs", "No training run is stuck in running", check_stuck_runs),
+    Check("interrupted-deletes", "No run deletion was left half done", check_interrupted_deletes),
+    Check("orphan-directories", "Every directory in the storage root belongs to a run", check_orphan_directories),
+    Check("missing-directories", "Every run's directory exists", check_missing_directories),
+    Check("search-index", "Search index covers every pair", check_search_index),
+)

@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from storage.models import AppLog, ScrapedPair, Setting
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+pytestmark = pytest.mark.django_db
 
 # A RunPod key without its prefix, stored as plain text (not JSON) like an old desktop version.
 SECRET = "Q7VXNZK2R8PJ4WMH9TBC"

@@ -29,8 +29,6 @@ from storage.services.datasets import exporting
 from tests.admin.test_admin_secrets import every_admin_page
 from tests.helpers.logs import stored_rows
 
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 # Made at run time, so no source excerpt of a debug page can contain them.
 RUNPOD_KEY = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(32))

@@ -176,21 +176,22 @@ def test_pairs_of_deleted_sessions_are_removed(session_factory):
     assert list(ScrapedPair.objects.values_list("session_id", flat=True)) == [kept.pk, kept.pk]
 
 
-def test_registered_checks_run_and_a_crashing_check_does_not_hide_the_others(monkeypatch, session_factory):
-    monkeypatch.setattr(doctor, "CHECKS", list(doctor.CHECKS))
+def test_added_checks_run_and_a_crashing_check_does_not_hide_the_others(monkeypatch, session_factory):
     seen = []
 
-    @doctor.register_check("custom", "A check added by another module")
     def custom(context):
         seen.append(context.fix)
         return [doctor.Finding("something custom is off", fixable=False)]
 
-    @doctor.register_check("broken", "A check with a bug")
     def broken(context):
         raise RuntimeError("boom")
 
-    with pytest.raises(ValueError, match="already registered"):
-        doctor.register_check("custom", "again")(custom)
+    assert len({check.name for check in doctor.CHECKS}) == len(doctor.CHECKS)
+    added = (
+        doctor.Check("custom", "A check added by another module", custom),
+        doctor.Check("broken", "A check with a bug", broken),
+    )
+    monkeypatch.setattr(doctor, "CHECKS", (*doctor.CHECKS, *added))
     out, error = failing_doctor()
     assert seen == [False]
     assert "!! A check added by another module:\n   - something custom is off" in out

@@ -37,7 +37,6 @@ class ExportFormat:
     name: str
     extension: str
     content_type: str
-    description: str
     make_renderer: Callable[[str | None], Render]
     takes_system_prompt: bool = False
     opening: str = ""
@@ -137,7 +136,6 @@ FORMATS: dict[str, ExportFormat] = {
             name="json",
             extension=".json",
             content_type="application/json",
-            description="FineFoundry's JSON list of {input, output}",
             make_renderer=_json_renderer,
             opening="[\n",
             separator=",\n",
@@ -148,14 +146,12 @@ FORMATS: dict[str, ExportFormat] = {
             name="jsonl",
             extension=".jsonl",
             content_type=NDJSON,
-            description="JSON Lines of {input, output}",
             make_renderer=_jsonl_renderer,
         ),
         ExportFormat(
             name="chatml",
             extension=".jsonl",
             content_type=NDJSON,
-            description="JSON Lines of {messages: [user, assistant]}",
             make_renderer=_chatml_renderer,
             takes_system_prompt=True,
         ),
@@ -163,7 +159,6 @@ FORMATS: dict[str, ExportFormat] = {
             name="alpaca",
             extension=".jsonl",
             content_type=NDJSON,
-            description="JSON Lines of {instruction, input, output}",
             make_renderer=_alpaca_renderer,
             takes_system_prompt=True,
         ),
@@ -171,7 +166,6 @@ FORMATS: dict[str, ExportFormat] = {
             name="sharegpt",
             extension=".jsonl",
             content_type=NDJSON,
-            description="JSON Lines of {conversations: [human, gpt]}",
             make_renderer=_sharegpt_renderer,
             takes_system_prompt=True,
         ),
@@ -179,7 +173,6 @@ FORMATS: dict[str, ExportFormat] = {
             name="csv",
             extension=".csv",
             content_type="text/csv; charset=utf-8",
-            description="CSV with an input,output header",
             make_renderer=_csv_renderer,
             opening=CSV_HEADER,
             empty=CSV_HEADER,
