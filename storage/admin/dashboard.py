@@ -1,10 +1,8 @@
-"""The admin's front page: Django's app list with FineFoundry's numbers and charts above it."""
+"""The admin's front page: FineFoundry's numbers and charts, shown above Django's app list (see storage.admin_site)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-from django.contrib import admin
 
 from storage.admin.charts import bar_chart
 from storage.admin.display import level_badge, status_badge
@@ -13,11 +11,6 @@ from storage.services.dashboard import dashboard_stats
 from storage.services.settings import secret_values
 
 PAIRS_BY_SOURCE_SHOWN = 12
-
-admin.site.site_header = "FineFoundry Storage"
-admin.site.site_title = "FineFoundry Storage"
-admin.site.index_title = "Dashboard"
-admin.site.index_template = "admin/storage/dashboard.html"
 
 
 # Each part of the dashboard and the permission that shows it: a staff user sees only the numbers
@@ -70,14 +63,3 @@ def dashboard_context(user) -> dict:
         "pairs_chart": bar_chart(sources),
         "run_badges": [(status, status_badge(status), count) for status, count in stats.runs_by_status],
     }
-
-
-def index(request, extra_context=None):
-    """Django's admin index with the dashboard's context added."""
-    return admin.site.index(
-        request, extra_context={"dashboard": dashboard_context(request.user), **(extra_context or {})}
-    )
-
-
-# Wrapped like the admin's own index: staff login required, never cached.
-dashboard_index = admin.site.admin_view(index)

@@ -58,3 +58,16 @@ def test_error_messages_on_the_dashboard_are_masked(admin_client, site_data):
 def test_an_empty_database_gets_a_calm_dashboard(admin_client):
     text = admin_client.get("/admin/").content.decode()
     assert "No scrape sessions yet." in text and "No errors logged." in text
+
+
+def test_the_dashboard_is_the_admin_sites_own_index_page():
+    from django.contrib import admin
+    from django.urls import resolve, reverse
+
+    from storage.admin_site import FineFoundryAdminSite
+
+    assert isinstance(admin.site, FineFoundryAdminSite)
+    # One page at /admin/: the site's own index (admin:index), not a view in front of it.
+    match = resolve("/admin/")
+    assert (match.namespace, match.url_name) == ("admin", "index")
+    assert reverse("admin:index") == "/admin/"
