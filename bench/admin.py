@@ -24,9 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run as `python -m bench.admin`, bench/ comes first on sys.path, where bench/dblog.py would shadow the
-# standard library's logging module once Django imports it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 DATA_DIR = ROOT / "bench" / ".data"
 DB_PATH = DATA_DIR / "admin.sqlite3"
 BIG_SESSION_PAIRS = 100_000
@@ -174,7 +171,6 @@ def main() -> int:
     os.environ["FINEFOUNDRY_DB"] = str(DB_PATH)
     os.environ["FINEFOUNDRY_STORAGE_ROOT"] = str(DATA_DIR / "admin_outputs")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finefoundry.settings")
-    sys.path.insert(0, str(ROOT))
     import warnings
 
     import django

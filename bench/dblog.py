@@ -21,28 +21,20 @@ Rounds alternate between the contenders; medians are printed with the ratios.
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
+import logging
 import os
+import shutil
+import sqlite3
+import statistics
 import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 
-# This script is called logging.py, and a script's own directory comes first on sys.path: drop
-# it before anything imports the standard library's `logging`, or this file would be imported.
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != HERE]
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
-
-import argparse  # noqa: E402
-import datetime as dt  # noqa: E402
-import logging  # noqa: E402
-import shutil  # noqa: E402
-import sqlite3  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from bench.scratch_django import migrated_template, setup_django  # noqa: E402
+from bench.scratch_django import migrated_template, setup_django
 
 CALLER_TARGET = 3.0
 THROUGHPUT_TARGET = 20.0

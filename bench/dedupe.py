@@ -31,19 +31,13 @@ def main() -> int:
     os.environ["FINEFOUNDRY_DB"] = str(work / "unused.db")
     os.environ["FINEFOUNDRY_STORAGE_ROOT"] = str(work / "outputs")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finefoundry.settings")
-    # `python -m bench.dedupe` puts bench/ first on sys.path, where a module could shadow the standard library.
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [str(ROOT), *(entry for entry in sys.path if Path(entry or ".").resolve() != here)]
     import django
 
     django.setup()
-    import importlib.util
-
     from django.db import connections
 
-    spec = importlib.util.spec_from_file_location("bench_search", here / "search.py")
-    bench_search = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_search)
+    from bench import search as bench_search
+
     try:
         source = bench_search.database(args.pairs, rebuild=False)
         copy = work / "dedupe.db"

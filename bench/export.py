@@ -300,9 +300,6 @@ def main() -> int:
     os.environ["FINEFOUNDRY_DB"] = str(DATA / "unused.db")
     os.environ["FINEFOUNDRY_STORAGE_ROOT"] = str(DATA / "outputs")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finefoundry.settings")
-    # Run as a script, bench/ is first on sys.path, and bench/dblog.py would hide the standard library's.
-    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()

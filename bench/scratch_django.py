@@ -1,6 +1,6 @@
 """What bench scripts share: Django set up on a throwaway database, and migrated database files.
 
-Import it as `bench.scratch_django`, after the script has put the project root on sys.path.
+Scripts run as `python -m bench.NAME` from the project root, so `bench` and `storage` import as packages.
 """
 
 from __future__ import annotations

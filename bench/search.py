@@ -204,9 +204,6 @@ def main() -> int:
     os.environ["FINEFOUNDRY_STORAGE_ROOT"] = str(work / "outputs")
     os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finefoundry.settings")
-    # `python -m bench.search` puts bench/ first on sys.path, where a module could shadow the standard library.
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [str(ROOT), *(entry for entry in sys.path if Path(entry or ".").resolve() != here)]
     import django
 
     django.setup()
