@@ -118,8 +118,10 @@ def close_all_connections() -> None:
     """Close every connection this process holds on the database, in every thread.
 
     Queued log records are written first and the log writer reconnects on its next record;
-    a running search-index thread is waited for; raw and Django connections of other threads
-    are closed too (each reconnects on its next use). After this the file can be deleted.
+    a running search-index thread is waited for; idle raw and Django connections of other threads
+    are closed too (each reconnects on its next use). A connection of another thread that is inside
+    a transaction is left alone: closing it would break that thread's work and drop the locks its
+    read or write relies on. After this the file can be deleted (FineFoundry's factory reset).
     """
     global _schema_ready
     from storage.dblog import writer
@@ -130,8 +132,13 @@ def close_all_connections() -> None:
     with _lock:
         raw = list(_raw_connections)
         _raw_connections.clear()
+    own = getattr(_local, "connection", None)
     for connection in raw:
-        _close_quietly(connection)
+        if (own is not None and connection is own[0]) or not connection.in_transaction:
+            _close_quietly(connection)
+        else:
+            with _lock:
+                _raw_connections.add(connection)
     _local.connection = None
     connections.close_all()
     for wrapper in list(_django_connections):
@@ -144,6 +151,8 @@ def _drop_django_connection(wrapper) -> None:
     # and forget it, so that thread opens a new one on its next query instead of using a closed one.
     handle = wrapper.connection
     if handle is not None:
+        if handle.in_transaction:
+            return  # busy in its own thread; see close_all_connections
         _close_quietly(handle)
         wrapper.connection = None
     _django_connections.pop(wrapper, None)
