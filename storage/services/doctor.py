@@ -54,7 +54,7 @@ from storage.db import files
 from storage.exceptions import StorageError
 from storage.models import EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
 from storage.search import health as search_index_health
-from storage.services import run_files, runs, sessions
+from storage.services import pair_counts, run_files, runs
 from storage.services.datasets import import_sessions
 
 QUARANTINE_DIRECTORY = ".quarantine"
@@ -188,13 +188,13 @@ def check_orphans(context: DoctorContext) -> list[Finding]:
 
 
 def check_pair_counts(context: DoctorContext) -> list[Finding]:
-    drift = sessions.pair_count_drift()
+    drift = pair_counts.pair_count_drift()
     findings = [
         Finding(f"session {session_id} says {stored if stored is not None else 'NULL'} pairs but has {actual:,}")
         for session_id, stored, actual in drift
     ]
     if findings and context.fix:
-        sessions.repair_pair_counts()
+        pair_counts.repair_pair_counts()
         for finding in findings:
             finding.fixed, finding.action = True, "recounted"
     return findings

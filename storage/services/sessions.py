@@ -6,12 +6,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, transaction
-from django.db.models import Count, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db import transaction
 
 from storage.exceptions import InvalidInput, NotFound
 from storage.models import ScrapedPair, ScrapeSession
+from storage.services.pair_counts import adjust_pair_counts
 from storage.services.pair_insert import INSERT_PAIR_SQL as INSERT_PAIR_SQL  # where callers have found it
 from storage.services.pair_insert import insert_pair_rows
 from storage.validation import (
@@ -147,11 +146,7 @@ def add_scraped_pairs(*, session_id: int, pairs: Iterable[dict]) -> int:
         if not ScrapeSession.objects.filter(pk=session_id).exists():
             raise NotFound(f"scrape session {session_id} does not exist")
         insert_pair_rows(rows)
-        with connections["default"].cursor() as cursor:
-            cursor.execute(
-                "UPDATE scrape_sessions SET pair_count = COALESCE(pair_count, 0) + %s WHERE id = %s",
-                [len(rows), session_id],
-            )
+        adjust_pair_counts({session_id: len(rows)})
     return len(rows)
 
 
@@ -205,39 +200,6 @@ def delete_scrape_session(*, session_id: int) -> bool:
         ScrapedPair.objects.filter(session_id=session_id).delete()
         ScrapeSession.objects.filter(pk=session_id).delete()
     return True
-
-
-def actual_pair_count():
-    """A subquery for the number of pairs a session really has."""
-    counts = (
-        ScrapedPair.objects.filter(session=OuterRef("pk"))
-        .order_by()
-        .values("session")
-        .annotate(n=Count("*"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counts), 0)
-
-
-def pair_count_drift(*, using: str = "default") -> list[tuple[int, int | None, int]]:
-    """Sessions whose stored pair_count is wrong, as (session id, stored, actual)."""
-    sessions = (
-        ScrapeSession.objects.using(using)
-        .annotate(actual=actual_pair_count())
-        .filter(Q(pair_count__isnull=True) | ~Q(pair_count=actual_pair_count()))
-        .order_by("id")
-    )
-    return [(s.pk, s.pair_count, s.actual) for s in sessions]
-
-
-def repair_pair_counts(*, using: str = "default") -> int:
-    """Set every drifted pair_count to the real number of pairs; return how many sessions changed."""
-    with transaction.atomic(using=using):
-        return (
-            ScrapeSession.objects.using(using)
-            .filter(Q(pair_count__isnull=True) | ~Q(pair_count=actual_pair_count()))
-            .update(pair_count=actual_pair_count())
-        )
 
 
 def total_pair_count() -> int:
