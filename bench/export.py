@@ -7,13 +7,15 @@
 2. Peak RSS (VmHWM) and anonymous RSS (RssAnon) of `manage.py export_session` as a child
    process for a 100,000-pair and a 1,000,000-pair session, as shipped and with the 256 MB
    memory map that was the default before; each difference should be < 20 MB.
+4. The same export with and without the command's progress bar (tqdm, drawing to /dev/null as it
+   would to a terminal): medians and the ratio with/without (target >= 0.98).
 3. clear_logs on 1,000,000 app_logs rows (both desktop timestamp formats, 90% old): the
    longest single delete transaction (target <= 200 ms), and the longest wait of another
    process inserting a log record every 5 ms meanwhile.
 
 The databases are built once and kept in bench/.data/ (git-ignored); delete it to rebuild.
 
-    python -m bench.export [--rounds 3] [--pairs 1000000] [--logs 1000000]
+    python -m bench.export [--rounds 3] [--pairs 1000000] [--logs 1000000] [--only 1 --only 4]
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ DATA = ROOT / "bench" / ".data"
 TARGET_RATIO = 0.8
 TARGET_RSS_MB = 20
 TARGET_LOCK_MS = 200
+TARGET_BAR_RATIO = 0.98
 SMALL_SESSION = 100_000
 
 
@@ -144,13 +147,45 @@ def plain_export(db: Path, session_id: int, out: Path) -> float:
     return time.perf_counter() - started
 
 
-def our_export(db: Path, session_id: int, out: Path) -> float:
+def our_export(db: Path, session_id: int, out: Path, *, progress=None) -> float:
     from storage.services.datasets.exporting import export_sessions
 
     use_database(db)
     started = time.perf_counter()
-    export_sessions(session_ids=[session_id], fmt="jsonl", output_path=out, overwrite=True)
+    export_sessions(session_ids=[session_id], fmt="jsonl", output_path=out, overwrite=True, progress=progress)
     return time.perf_counter() - started
+
+
+def export_with_bar(db: Path, session_id: int, out: Path) -> float:
+    from storage.management.commands.export_session import ProgressBar
+
+    with open(os.devnull, "w") as terminal:
+        bar = ProgressBar(terminal)
+        try:
+            return our_export(db, session_id, out, progress=bar)
+        finally:
+            bar.close()
+
+
+def progress_bar_cost(db: Path, session_id: int, pairs: int, rounds: int) -> None:
+    out = DATA / "out"
+    out.mkdir(exist_ok=True)
+    times: dict[str, list[float]] = {"without": [], "with": []}
+    for round_no in range(rounds):
+        order = [("without", our_export), ("with", export_with_bar)]
+        for label, export in order if round_no % 2 == 0 else order[::-1]:
+            times[label].append(export(db, session_id, out / f"{label}.jsonl"))
+    identical = digest(out / "without.jsonl") == digest(out / "with.jsonl")
+    shutil.rmtree(out)
+    without = pairs / statistics.median(times["without"])
+    with_bar = pairs / statistics.median(times["with"])
+    ratio = with_bar / without
+    print(f"\n4. JSONL export of {pairs:,} pairs with and without the progress bar, median of {rounds}")
+    print(f"   without a bar      : {without:10,.0f} pairs/s")
+    print(f"   with the tqdm bar  : {with_bar:10,.0f} pairs/s")
+    print(f"   files identical: {identical}")
+    verdict = "OK" if ratio >= TARGET_BAR_RATIO else "BELOW TARGET"
+    print(f"   ratio with/without: {ratio:.3f} (target >= {TARGET_BAR_RATIO}) {verdict}")
 
 
 def digest(path: Path) -> str:
@@ -293,7 +328,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--logs", type=int, default=1_000_000)
-    parser.add_argument("--only", type=int, choices=(1, 2, 3), action="append", help="run only this part (repeatable)")
+    parser.add_argument("--only", type=int, choices=(1, 2, 3, 4), action="append", help="run only this part")
     args = parser.parse_args()
 
     DATA.mkdir(exist_ok=True)
@@ -310,13 +345,15 @@ def main() -> int:
     build_logs_db(logs_db, args.logs)
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
-    parts = args.only or [1, 2, 3]
+    parts = args.only or [1, 2, 3, 4]
     if 1 in parts:
         export_speed(pairs_db, large, args.pairs, args.rounds)
     if 2 in parts:
         export_memory(pairs_db, small, large, args.pairs, args.rounds)
     if 3 in parts:
         clear_logs_locks(logs_db, args.logs)
+    if 4 in parts:
+        progress_bar_cost(pairs_db, large, args.pairs, args.rounds)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -371,3 +373,32 @@ def test_real_process_exit_status_and_stdout_bytes(tmp_path, big_db):
     assert missing.returncode == 1
     assert b"scrape session 999999 does not exist" in missing.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("output", ["file", "-"])
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_gets_none(tmp_path, output):
+    db_file = copy_test_database(tmp_path / "finefoundry.db")
+    session_id = add_pairs_directly(db_file, [(f"q{i}", f"a{i}") for i in range(12_000)])
+    target = str(tmp_path / "out.jsonl") if output == "file" else "-"
+    command = [sys.executable, "manage.py", "export_session", str(session_id), "--format", "jsonl", "-o", target]
+    leader, follower = pty.openpty()  # stderr on a terminal, as when a person runs the command
+    try:
+        process = subprocess.run(
+            command, cwd=ROOT, env=subprocess_env(db_file), stdout=subprocess.PIPE, stderr=follower, timeout=120
+        )
+        os.close(follower)
+        terminal = b""
+        while select.select([leader], [], [], 0)[0]:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child's end is closed and everything was read
+                break
+            if not chunk:
+                break
+            terminal += chunk
+    finally:
+        os.close(leader)
+    assert process.returncode == 0, terminal
+    assert b"12000/12000 [" in terminal  # the bar at its end; redraws in between depend on timing
+    piped = manage(db_file, "export_session", str(session_id), "--format", "jsonl", "-o", target, "--force")
+    assert piped.returncode == 0 and b"\r" not in piped.stderr and b"12000/12000" not in piped.stderr

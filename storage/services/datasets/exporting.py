@@ -41,6 +41,7 @@ __all__ = [
     "ExportFormat",
     "ExportPlan",
     "ExportResult",
+    "ExportText",
     "atomic_output",
     "export_sessions",
     "iter_export_chunks",
@@ -122,18 +123,8 @@ class ExportPlan:
 
     def chunks(self, *, progress: Progress | None = None) -> Iterator[str]:
         """Yield the export file's text in chunks of about CHUNK_CHARS."""
-        body = FileBody(self.format, self.renderer())
-        done = 0
-        for input_text, output_text in self.pairs():
-            chunk = body.add(input_text, output_text)
-            if chunk is not None:
-                yield chunk
-            done += 1
-            if progress is not None and done % PROGRESS_EVERY == 0:
-                progress(done, self.total)
-        yield body.finish()
-        if progress is not None:
-            progress(done, self.total)
+        for _, chunk in ExportText(self, progress=progress):
+            yield chunk
 
 
 def plan_export(
@@ -185,6 +176,49 @@ class FileBody:
     def finish(self) -> str:
         self.pending.append(self.spec.closing if self.count else self.spec.empty)
         return "".join(self.pending)
+
+
+class ExportText:
+    """The one write loop of every export: iterate for (part index, chunk), counting pairs per part.
+
+    One part for a plain export (the admin's download, standard output, one file); `choose` deals each
+    pair to a part for a split. `progress(done, total)` is called every PROGRESS_EVERY pairs and at the end.
+    """
+
+    def __init__(
+        self,
+        plan: ExportPlan,
+        *,
+        parts: int = 1,
+        choose: Callable[[], int] | None = None,
+        progress: Progress | None = None,
+    ):
+        self.plan = plan
+        render = plan.renderer()
+        self.bodies = [FileBody(plan.format, render) for _ in range(parts)]
+        self.choose = choose
+        self.progress = progress
+
+    @property
+    def counts(self) -> list[int]:
+        """Pairs rendered so far, per part."""
+        return [body.count for body in self.bodies]
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        bodies, choose, progress, total = self.bodies, self.choose, self.progress, self.plan.total
+        done = 0
+        for input_text, output_text in self.plan.pairs():
+            index = 0 if choose is None else choose()
+            chunk = bodies[index].add(input_text, output_text)
+            if chunk is not None:
+                yield index, chunk
+            done += 1
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress(done, total)
+        for index, body in enumerate(bodies):
+            yield index, body.finish()
+        if progress is not None:
+            progress(done, total)
 
 
 def iter_export_chunks(
@@ -326,22 +360,10 @@ def export_sessions(
 
 
 def _write(plan: ExportPlan, handles: list[IO[str]], choose: Callable[[], int] | None, progress: Progress | None):
-    render = plan.renderer()
-    bodies = [FileBody(plan.format, render) for _ in handles]
-    done = 0
-    for input_text, output_text in plan.pairs():
-        index = 0 if choose is None else choose()
-        chunk = bodies[index].add(input_text, output_text)
-        if chunk is not None:
-            handles[index].write(chunk)
-        done += 1
-        if progress is not None and done % PROGRESS_EVERY == 0:
-            progress(done, plan.total)
-    for body, handle in zip(bodies, handles, strict=True):
-        handle.write(body.finish())
-    if progress is not None:
-        progress(done, plan.total)
-    return [body.count for body in bodies]
+    text = ExportText(plan, parts=len(handles), choose=choose, progress=progress)
+    for index, chunk in text:
+        handles[index].write(chunk)
+    return text.counts
 
 
 def export_session_to_json(*, session_id: int, output_path: str | os.PathLike, overwrite: bool = True) -> int:
