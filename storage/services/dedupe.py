@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from django.db import connections, transaction
 
-from storage.exceptions import InvalidInput
 from storage.services.pair_counts import recount_pairs
 from storage.services.sessions import existing_sessions, session_id_list
 
@@ -81,9 +80,7 @@ def remove_duplicates(
     *, session_ids: list[int], normalize: bool = False, across_sessions: bool = False, dry_run: bool = False
 ) -> DedupeResult:
     """Delete every pair that repeats an earlier pair of the same session (or of any selected session)."""
-    ids = session_id_list(session_ids, repeats=True)
-    if not ids:
-        raise InvalidInput("give at least one session id")
+    ids = session_id_list(session_ids, repeats=True, required=True)
     connection = connections["default"]
     placeholders = ", ".join(["%s"] * len(ids))
     key = key_sql(connection, normalize=normalize)

@@ -215,11 +215,17 @@ def random_inputs(*, session_id: int, count: int = 5) -> list[str]:
     )
 
 
-def session_id_list(value: Any, *, repeats: bool) -> list[int]:
-    """The ids in the order given; a repeated id is dropped, or refused when `repeats` is False."""
+def session_id_list(value: Any, *, repeats: bool, required: bool = False) -> list[int]:
+    """The ids in the order given; a repeated id is dropped, or refused when `repeats` is False.
+
+    The one check of every operation over several sessions (merge, dedupe, export); `required`
+    refuses an empty list.
+    """
     if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
         raise InvalidInput(f"session_ids must be a list of session ids, not {type(value).__name__}")
     ids = [require_int(sid, name="session id", minimum=1) for sid in value]
+    if required and not ids:
+        raise InvalidInput("give at least one session id")
     repeated = sorted({sid for sid in ids if ids.count(sid) > 1})
     if repeated and not repeats:
         raise InvalidInput(f"session {', '.join(map(str, repeated))} given more than once")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import random
 import re
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +28,12 @@ from typing import IO
 
 from django.db.models import Max
 
-from storage.exceptions import InvalidInput, NotFound, StorageError
-from storage.models import ScrapedPair, ScrapeSession
+from storage.exceptions import InvalidInput, StorageError
+from storage.models import ScrapedPair
 from storage.services.datasets.atomic_files import atomic_output, atomic_outputs
 from storage.services.datasets.formats import FORMATS, ExportFormat, FormulaCells
 from storage.services.protected_paths import refuse_protected_target
+from storage.services.sessions import existing_sessions, session_id_list
 from storage.validation import require_int, require_text
 
 __all__ = [
@@ -66,19 +66,9 @@ def export_format(fmt: str) -> ExportFormat:
 
 def check_session_ids(session_ids: list[int]) -> list[int]:
     """Return the ids if every one names an existing session, once; else raise naming the bad ones."""
-    if isinstance(session_ids, (str, bytes)) or not isinstance(session_ids, (list, tuple)) or not session_ids:
-        raise InvalidInput("give at least one session id")
-    for session_id in session_ids:
-        require_int(session_id, name="session id", minimum=1)
-    repeated = sorted(s for s, times in Counter(session_ids).items() if times > 1)
-    if repeated:
-        raise InvalidInput(f"session {', '.join(map(str, repeated))} is given more than once")
-    existing = set(ScrapeSession.objects.filter(pk__in=session_ids).values_list("pk", flat=True))
-    missing = [s for s in session_ids if s not in existing]
-    if missing:
-        noun = "session" if len(missing) == 1 else "sessions"
-        raise NotFound(f"scrape {noun} {', '.join(map(str, missing))} does not exist")
-    return list(session_ids)
+    ids = session_id_list(session_ids, repeats=False, required=True)
+    existing_sessions(ids)
+    return ids
 
 
 def default_filename(session_ids: list[int], fmt: str) -> str:
