@@ -56,6 +56,7 @@ from storage.models import EvaluationRun, ScrapedPair, ScrapeSession, TrainingRu
 from storage.search import health as search_index_health
 from storage.services import pair_counts, run_files, runs
 from storage.services.datasets import import_sessions
+from storage.services.run_reports import format_duration
 
 QUARANTINE_DIRECTORY = ".quarantine"
 DEFAULT_STUCK_AFTER = dt.timedelta(minutes=60)
@@ -219,7 +220,7 @@ def check_stuck_runs(context: DoctorContext) -> list[Finding]:
     findings = []
     for run in stuck.order_by("id"):
         last = run.updated_at or run.created_at
-        idle = _duration(context.now - last) if last else "ever"
+        idle = format_duration(context.now - last, coarse=True) if last else "ever"
         finding = Finding(f"run {run.pk} ({run.name}) is running but has not been updated for {idle}")
         if context.fix:
             reason = f"marked failed by doctor: no update for {idle} while running"
@@ -356,14 +357,6 @@ def check_search_index(context: DoctorContext) -> list[Finding]:
         for finding in findings:
             finding.fixed, finding.action = True, action
     return findings
-
-
-def _duration(delta: dt.timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 120:
-        return f"{minutes} minutes"
-    hours = minutes // 60
-    return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
 
 
 # Every check, in the order they run and are reported; `--check NAME` picks by the first field.
