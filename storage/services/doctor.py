@@ -51,7 +51,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from storage.db import files
-from storage.exceptions import StorageError
+from storage.exceptions import StorageError, UnsafePath
 from storage.models import EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
 from storage.search import health as search_index_health
 from storage.services import pair_counts, run_files, runs
@@ -333,7 +333,7 @@ def check_missing_directories(context: DoctorContext) -> list[Finding]:
     for directory, run in _run_directories().items():
         if directory.is_dir() or run.pk in moved_aside:
             continue
-        inside = root in directory.parents
+        inside = _inside_storage_root(run.storage_path)
         finding = Finding(
             f"run {run.pk} ({run.name}, {run.status}): directory {directory} is missing",
             fixable=inside,
@@ -345,6 +345,15 @@ def check_missing_directories(context: DoctorContext) -> list[Finding]:
             finding.fixed, finding.action = True, "recreated it empty (the artefacts that were in it are gone)"
         findings.append(finding)
     return findings
+
+
+def _inside_storage_root(stored: str) -> bool:
+    """Whether doctor may recreate this directory: run_files' rule (inside the root, never through a symlink)."""
+    try:
+        run_files.checked_run_path(stored)
+    except UnsafePath:
+        return False
+    return True
 
 
 def check_search_index(context: DoctorContext) -> list[Finding]:
