@@ -25,9 +25,8 @@ from storage.services.dedupe import remove_duplicates
 from storage.services.merge import merge_sessions
 
 FIRST_PAIRS = 10
-# Formats offered as download actions, in menu order.
-DOWNLOAD_FORMATS = ("json", "jsonl", "chatml", "alpaca", "sharegpt", "csv")
-FORMAT_TITLES = {"json": "JSON", "jsonl": "JSONL", "chatml": "ChatML", "alpaca": "Alpaca", "sharegpt": "ShareGPT"}
+# Every export format is offered for download, in the order of FORMATS.
+DOWNLOAD_FORMATS = tuple(exporting.FORMATS)
 
 
 def stream_export(session_ids: list[int], fmt: str) -> StreamingHttpResponse:
@@ -41,7 +40,7 @@ def stream_export(session_ids: list[int], fmt: str) -> StreamingHttpResponse:
 
 
 def download_action(fmt: str):
-    title = FORMAT_TITLES.get(fmt, fmt.upper())
+    title = exporting.FORMATS[fmt].title
 
     @admin.action(description=f"Download as {title}", permissions=["view"])
     def download(modeladmin, request, queryset):
@@ -114,7 +113,7 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
         if session.pk is None:
             return "—"
         links = (
-            (reverse("admin:storage_scrapesession_export", args=[session.pk, fmt]), FORMAT_TITLES.get(fmt, fmt.upper()))
+            (reverse("admin:storage_scrapesession_export", args=[session.pk, fmt]), exporting.FORMATS[fmt].title)
             for fmt in DOWNLOAD_FORMATS
         )
         return format_html_join(" ", '<a class="ff-download" href="{}" download>{}</a>', links)
