@@ -8,6 +8,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db.models.functions import Substr
 from django.http import Http404, StreamingHttpResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -128,18 +129,10 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
             .annotate(i=Substr("input_text", 1, PREVIEW_CHARS + 1), o=Substr("output_text", 1, PREVIEW_CHARS + 1))
             .values_list("id", "i", "o")[:FIRST_PAIRS]
         )
-        body = format_html_join(
-            "",
-            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td></tr>',
-            ((reverse("admin:storage_scrapedpair_change", args=[pk]), pk, preview(i), preview(o)) for pk, i, o in rows),
-        )
-        if not body:
-            return "This session has no pairs."
-        return format_html(
-            '<table class="ff-table"><thead><tr><th>id</th><th>input</th><th>output</th></tr></thead>'
-            "<tbody>{}</tbody></table>",
-            body,
-        )
+        rows = [
+            (reverse("admin:storage_scrapedpair_change", args=[pk]), pk, preview(i), preview(o)) for pk, i, o in rows
+        ]
+        return render_to_string("admin/storage/scrapesession/first_pairs.html", {"rows": rows})
 
     def get_urls(self):
         return [
