@@ -18,7 +18,7 @@ from django.core.management import call_command
 
 from storage.exceptions import NotFound
 from storage.services import sessions
-from storage.services.datasets import exporting
+from storage.services.datasets import exporting, splits
 from tests.helpers.datasets import (
     AWKWARD_PAIRS,
     ROOT,
@@ -297,8 +297,8 @@ def test_split_file_names_and_summary(tmp_path, session_factory):
     call_command("export_session", str(session.pk), "--format", "csv", "-o", str(tmp_path / "split" / "ds"), "--split", "a=0.5,b=0.3,c=0.2", stdout=out)  # fmt: skip
     assert sorted(p.name for p in (tmp_path / "split").iterdir()) == ["ds.a.csv", "ds.b.csv", "ds.c.csv"]
     assert "10 pairs in 3 files (seed 0)" in out.getvalue()
-    assert exporting.split_sizes(10, {"a": 0.5, "b": 0.3, "c": 0.2}) == {"a": 5, "b": 3, "c": 2}
-    assert exporting.split_sizes(7, {"a": 0.5, "b": 0.5}) == {"a": 4, "b": 3}
+    assert splits.split_sizes(10, {"a": 0.5, "b": 0.3, "c": 0.2}) == {"a": 5, "b": 3, "c": 2}
+    assert splits.split_sizes(7, {"a": 0.5, "b": 0.5}) == {"a": 4, "b": 3}
 
 
 # --- Hugging Face datasets ----------------------------------------------------------------

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from tqdm import tqdm
 
 from storage.exceptions import StorageError
-from storage.services.datasets import exporting
+from storage.services.datasets import exporting, splits
 
 
 class ProgressBar:
@@ -81,7 +81,7 @@ class Command(BaseCommand):
         return options["verbosity"] >= 1 and self.stderr.isatty()
 
     def export_to_file(self, options) -> None:
-        split = exporting.parse_split(options["split"]) if options["split"] is not None else None
+        split = splits.parse_split(options["split"]) if options["split"] is not None else None
         output = options["output"] or exporting.default_filename(options["session_ids"], options["fmt"])
         bar = ProgressBar(self.stderr) if self.show_progress(options) else None
         try:
