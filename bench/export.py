@@ -167,52 +167,49 @@ def export_with_bar(db: Path, session_id: int, out: Path) -> float:
             bar.close()
 
 
-def progress_bar_cost(db: Path, session_id: int, pairs: int, rounds: int) -> None:
-    out = DATA / "out"
-    out.mkdir(exist_ok=True)
-    times: dict[str, list[float]] = {"without": [], "with": []}
-    for round_no in range(rounds):
-        order = [("without", our_export), ("with", export_with_bar)]
-        for label, export in order if round_no % 2 == 0 else order[::-1]:
-            times[label].append(export(db, session_id, out / f"{label}.jsonl"))
-    identical = digest(out / "without.jsonl") == digest(out / "with.jsonl")
-    shutil.rmtree(out)
-    without = pairs / statistics.median(times["without"])
-    with_bar = pairs / statistics.median(times["with"])
-    ratio = with_bar / without
-    print(f"\n4. JSONL export of {pairs:,} pairs with and without the progress bar, median of {rounds}")
-    print(f"   without a bar      : {without:10,.0f} pairs/s")
-    print(f"   with the tqdm bar  : {with_bar:10,.0f} pairs/s")
-    print(f"   files identical: {identical}")
-    verdict = "OK" if ratio >= TARGET_BAR_RATIO else "BELOW TARGET"
-    print(f"   ratio with/without: {ratio:.3f} (target >= {TARGET_BAR_RATIO}) {verdict}")
-
-
 def digest(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def export_speed(db: Path, session_id: int, pairs: int, rounds: int) -> None:
+def alternating_rates(db: Path, session_id: int, pairs: int, rounds: int, runners: dict) -> tuple[dict, bool, float]:
+    """Run two exports `rounds` times each, alternating which goes first; pairs/s medians, same bytes?, MB."""
     out = DATA / "out"
     out.mkdir(exist_ok=True)
-    times: dict[str, list[float]] = {"plain": [], "ours": []}
+    files = [out / f"{index}.jsonl" for index in range(len(runners))]
+    times: list[list[float]] = [[] for _ in runners]
+    order = list(enumerate(runners.values()))
     for round_no in range(rounds):
-        order = [("plain", plain_export), ("ours", our_export)]
-        for label, export in order if round_no % 2 == 0 else order[::-1]:
-            times[label].append(export(db, session_id, out / f"{label}.jsonl"))
-    identical = digest(out / "plain.jsonl") == digest(out / "ours.jsonl")
-    size = (out / "ours.jsonl").stat().st_size / 1e6
+        for index, export in order if round_no % 2 == 0 else order[::-1]:
+            times[index].append(export(db, session_id, files[index]))
+    identical = digest(files[0]) == digest(files[1])
+    size = files[1].stat().st_size / 1e6
     shutil.rmtree(out)
-    plain_rate = pairs / statistics.median(times["plain"])
-    our_rate = pairs / statistics.median(times["ours"])
-    ratio = our_rate / plain_rate
-    print(f"\n1. JSONL export of {pairs:,} pairs ({size:,.0f} MB), median of {rounds}")
-    print(f"   plain sqlite3 + json.dumps loop : {plain_rate:10,.0f} pairs/s")
-    print(f"   export_sessions (fsync, rename)  : {our_rate:10,.0f} pairs/s")
+    rates = {label: pairs / statistics.median(seconds) for label, seconds in zip(runners, times, strict=True)}
+    return rates, identical, size
+
+
+def compare(title: str, runners: dict, target: float, db: Path, session_id: int, pairs: int, rounds: int) -> None:
+    """Print both exports' rates (baseline first), whether their files are identical, and the ratio."""
+    rates, identical, size = alternating_rates(db, session_id, pairs, rounds, runners)
+    (base_label, base), (label, rate) = rates.items()
+    ratio = rate / base
+    print(f"\n{title}: JSONL export of {pairs:,} pairs ({size:,.0f} MB), median of {rounds}")
+    print(f"   {base_label:<34}: {base:10,.0f} pairs/s")
+    print(f"   {label:<34}: {rate:10,.0f} pairs/s")
     print(f"   files identical: {identical}")
-    verdict = "OK" if ratio >= TARGET_RATIO else "BELOW TARGET"
-    print(f"   ratio ours/plain: {ratio:.2f} (target >= {TARGET_RATIO}) {verdict}")
+    verdict = "OK" if ratio >= target else "BELOW TARGET"
+    print(f"   ratio {label}/{base_label}: {ratio:.3f} (target >= {target}) {verdict}")
+
+
+def export_speed(db: Path, session_id: int, pairs: int, rounds: int) -> None:
+    runners = {"plain sqlite3 + json.dumps loop": plain_export, "export_sessions (fsync, rename)": our_export}
+    compare("1. Speed", runners, TARGET_RATIO, db, session_id, pairs, rounds)
+
+
+def progress_bar_cost(db: Path, session_id: int, pairs: int, rounds: int) -> None:
+    runners = {"without a bar": our_export, "with the tqdm bar": export_with_bar}
+    compare("4. Progress bar", runners, TARGET_BAR_RATIO, db, session_id, pairs, rounds)
 
 
 # Runs manage.py and, at exit, writes its VmHWM (the peak RSS of this program image alone; ru_maxrss

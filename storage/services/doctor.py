@@ -277,8 +277,7 @@ def check_interrupted_deletes(context: DoctorContext) -> list[Finding]:
             else:
                 finding = Finding(f"directory {entry} was left by a delete whose run is gone")
                 if context.fix:
-                    destination = _quarantine(root, entry)
-                    finding.fixed, finding.action = True, f"moved to {destination} (delete it there once you are sure)"
+                    _quarantine(root, entry, finding)
             findings.append(finding)
     return findings
 
@@ -303,13 +302,13 @@ def check_orphan_directories(context: DoctorContext) -> list[Finding]:
             continue
         finding = Finding(f"directory {entry} belongs to no training run")
         if context.fix:
-            destination = _quarantine(root, entry)
-            finding.fixed, finding.action = True, f"moved to {destination} (delete it there once you are sure)"
+            _quarantine(root, entry, finding)
         findings.append(finding)
     return findings
 
 
-def _quarantine(root: Path, entry: Path) -> Path:
+def _quarantine(root: Path, entry: Path, finding: Finding) -> None:
+    """Move `entry` into the quarantine directory (never deleted: a person decides) and say so on the finding."""
     quarantine = root / QUARANTINE_DIRECTORY
     quarantine.mkdir(exist_ok=True)
     destination = quarantine / entry.name
@@ -318,7 +317,7 @@ def _quarantine(root: Path, entry: Path) -> Path:
         destination = quarantine / f"{entry.name}.{suffix}"
         suffix += 1
     os.rename(entry, destination)
-    return destination
+    finding.fixed, finding.action = True, f"moved to {destination} (delete it there once you are sure)"
 
 
 def check_missing_directories(context: DoctorContext) -> list[Finding]:
