@@ -151,7 +151,7 @@ def _finish_move(staging_id: int, target_id: int) -> None:
 def _move_batch(cursor, staging_id: int, target_id: int, *, limit: int) -> int:
     """Move the first `limit` pairs of the staging session, adjusting both pair_counts; return how many."""
     cursor.execute(
-        "SELECT max(id) FROM (SELECT id FROM scraped_pairs WHERE session_id = %s ORDER BY id LIMIT %s)",
+        "SELECT max(id) FROM (SELECT id FROM scraped_pairs WHERE session_id = %s ORDER BY id LIMIT %s) AS batch",
         [staging_id, limit],
     )
     (upper,) = cursor.fetchone()
