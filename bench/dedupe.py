@@ -67,7 +67,7 @@ def run(connection) -> int:
         )
         cursor.execute("SELECT count(*) FROM scraped_pairs")
         total = cursor.fetchone()[0]
-    from storage.services.sessions import repair_pair_counts
+    from storage.services.pair_counts import repair_pair_counts
 
     repair_pair_counts()
     ids = list(ScrapeSession.objects.order_by("id").values_list("pk", flat=True))

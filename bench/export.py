@@ -7,13 +7,15 @@
 2. Peak RSS (VmHWM) and anonymous RSS (RssAnon) of `manage.py export_session` as a child
    process for a 100,000-pair and a 1,000,000-pair session, as shipped and with the 256 MB
    memory map that was the default before; each difference should be < 20 MB.
+4. The same export with and without the command's progress bar (tqdm, drawing to /dev/null as it
+   would to a terminal): medians and the ratio with/without (target >= 0.98).
 3. clear_logs on 1,000,000 app_logs rows (both desktop timestamp formats, 90% old): the
    longest single delete transaction (target <= 200 ms), and the longest wait of another
    process inserting a log record every 5 ms meanwhile.
 
 The databases are built once and kept in bench/.data/ (git-ignored); delete it to rebuild.
 
-    python -m bench.export [--rounds 3] [--pairs 1000000] [--logs 1000000]
+    python -m bench.export [--rounds 3] [--pairs 1000000] [--logs 1000000] [--only 1 --only 4]
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ DATA = ROOT / "bench" / ".data"
 TARGET_RATIO = 0.8
 TARGET_RSS_MB = 20
 TARGET_LOCK_MS = 200
+TARGET_BAR_RATIO = 0.98
 SMALL_SESSION = 100_000
 
 
@@ -144,13 +147,24 @@ def plain_export(db: Path, session_id: int, out: Path) -> float:
     return time.perf_counter() - started
 
 
-def our_export(db: Path, session_id: int, out: Path) -> float:
+def our_export(db: Path, session_id: int, out: Path, *, progress=None) -> float:
     from storage.services.datasets.exporting import export_sessions
 
     use_database(db)
     started = time.perf_counter()
-    export_sessions(session_ids=[session_id], fmt="jsonl", output_path=out, overwrite=True)
+    export_sessions(session_ids=[session_id], fmt="jsonl", output_path=out, overwrite=True, progress=progress)
     return time.perf_counter() - started
+
+
+def export_with_bar(db: Path, session_id: int, out: Path) -> float:
+    from storage.management.commands.export_session import ProgressBar
+
+    with open(os.devnull, "w") as terminal:
+        bar = ProgressBar(terminal)
+        try:
+            return our_export(db, session_id, out, progress=bar)
+        finally:
+            bar.close()
 
 
 def digest(path: Path) -> str:
@@ -158,26 +172,44 @@ def digest(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def export_speed(db: Path, session_id: int, pairs: int, rounds: int) -> None:
+def alternating_rates(db: Path, session_id: int, pairs: int, rounds: int, runners: dict) -> tuple[dict, bool, float]:
+    """Run two exports `rounds` times each, alternating which goes first; pairs/s medians, same bytes?, MB."""
     out = DATA / "out"
     out.mkdir(exist_ok=True)
-    times: dict[str, list[float]] = {"plain": [], "ours": []}
+    files = [out / f"{index}.jsonl" for index in range(len(runners))]
+    times: list[list[float]] = [[] for _ in runners]
+    order = list(enumerate(runners.values()))
     for round_no in range(rounds):
-        order = [("plain", plain_export), ("ours", our_export)]
-        for label, export in order if round_no % 2 == 0 else order[::-1]:
-            times[label].append(export(db, session_id, out / f"{label}.jsonl"))
-    identical = digest(out / "plain.jsonl") == digest(out / "ours.jsonl")
-    size = (out / "ours.jsonl").stat().st_size / 1e6
+        for index, export in order if round_no % 2 == 0 else order[::-1]:
+            times[index].append(export(db, session_id, files[index]))
+    identical = digest(files[0]) == digest(files[1])
+    size = files[1].stat().st_size / 1e6
     shutil.rmtree(out)
-    plain_rate = pairs / statistics.median(times["plain"])
-    our_rate = pairs / statistics.median(times["ours"])
-    ratio = our_rate / plain_rate
-    print(f"\n1. JSONL export of {pairs:,} pairs ({size:,.0f} MB), median of {rounds}")
-    print(f"   plain sqlite3 + json.dumps loop : {plain_rate:10,.0f} pairs/s")
-    print(f"   export_sessions (fsync, rename)  : {our_rate:10,.0f} pairs/s")
+    rates = {label: pairs / statistics.median(seconds) for label, seconds in zip(runners, times, strict=True)}
+    return rates, identical, size
+
+
+def compare(title: str, runners: dict, target: float, db: Path, session_id: int, pairs: int, rounds: int) -> None:
+    """Print both exports' rates (baseline first), whether their files are identical, and the ratio."""
+    rates, identical, size = alternating_rates(db, session_id, pairs, rounds, runners)
+    (base_label, base), (label, rate) = rates.items()
+    ratio = rate / base
+    print(f"\n{title}: JSONL export of {pairs:,} pairs ({size:,.0f} MB), median of {rounds}")
+    print(f"   {base_label:<34}: {base:10,.0f} pairs/s")
+    print(f"   {label:<34}: {rate:10,.0f} pairs/s")
     print(f"   files identical: {identical}")
-    verdict = "OK" if ratio >= TARGET_RATIO else "BELOW TARGET"
-    print(f"   ratio ours/plain: {ratio:.2f} (target >= {TARGET_RATIO}) {verdict}")
+    verdict = "OK" if ratio >= target else "BELOW TARGET"
+    print(f"   ratio {label}/{base_label}: {ratio:.3f} (target >= {target}) {verdict}")
+
+
+def export_speed(db: Path, session_id: int, pairs: int, rounds: int) -> None:
+    runners = {"plain sqlite3 + json.dumps loop": plain_export, "export_sessions (fsync, rename)": our_export}
+    compare("1. Speed", runners, TARGET_RATIO, db, session_id, pairs, rounds)
+
+
+def progress_bar_cost(db: Path, session_id: int, pairs: int, rounds: int) -> None:
+    runners = {"without a bar": our_export, "with the tqdm bar": export_with_bar}
+    compare("4. Progress bar", runners, TARGET_BAR_RATIO, db, session_id, pairs, rounds)
 
 
 # Runs manage.py and, at exit, writes its VmHWM (the peak RSS of this program image alone; ru_maxrss
@@ -293,7 +325,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--logs", type=int, default=1_000_000)
-    parser.add_argument("--only", type=int, choices=(1, 2, 3), action="append", help="run only this part (repeatable)")
+    parser.add_argument("--only", type=int, choices=(1, 2, 3, 4), action="append", help="run only this part")
     args = parser.parse_args()
 
     DATA.mkdir(exist_ok=True)
@@ -310,13 +342,15 @@ def main() -> int:
     build_logs_db(logs_db, args.logs)
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
-    parts = args.only or [1, 2, 3]
+    parts = args.only or [1, 2, 3, 4]
     if 1 in parts:
         export_speed(pairs_db, large, args.pairs, args.rounds)
     if 2 in parts:
         export_memory(pairs_db, small, large, args.pairs, args.rounds)
     if 3 in parts:
         clear_logs_locks(logs_db, args.logs)
+    if 4 in parts:
+        progress_bar_cost(pairs_db, large, args.pairs, args.rounds)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.utils.html import escape
+from django.template.loader import render_to_string
 from django.views import defaults
 
 from storage.db.files import damaged_database_error
@@ -16,9 +16,6 @@ from storage.db.files import damaged_database_error
 def server_error(request: HttpRequest) -> HttpResponse:
     error = damaged_database_error(sys.exc_info()[1], Path(settings.FINEFOUNDRY_DB))
     if error is not None:
-        return HttpResponse(
-            "<!doctype html><title>Database unavailable</title>"
-            f"<h1>FineFoundry Storage cannot open its database</h1><p>{escape(str(error))}</p>",
-            status=503,
-        )
+        # Rendered without a request: no context processor runs, so nothing touches the database.
+        return HttpResponse(render_to_string("storage/database_unavailable.html", {"error": str(error)}), status=503)
     return defaults.server_error(request)

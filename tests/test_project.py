@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,15 @@ def test_tests_have_their_own_settings_and_production_keeps_the_real_hasher(sett
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "django.contrib.auth.hashers.PBKDF2PasswordHasher"
+
+
+def test_pair_count_is_written_only_by_its_owner():
+    """Every writer adjusts scrape_sessions.pair_count through services/pair_counts.py, never by hand."""
+    storage = Path(__file__).resolve().parent.parent / "storage"
+    by_hand = re.compile(r"pair_count\s*=\s*(COALESCE|\(SELECT|F\()|update\(\s*pair_count\s*=")
+    offenders = [
+        str(path.relative_to(storage))
+        for path in sorted(storage.rglob("*.py"))
+        if "migrations" not in path.parts and path.name != "pair_counts.py" and by_hand.search(path.read_text())
+    ]
+    assert offenders == []

@@ -1,4 +1,7 @@
-"""Charts drawn on the server as inline SVG: no JavaScript, nothing fetched from elsewhere."""
+"""Charts drawn on the server as inline SVG: no JavaScript, nothing fetched from elsewhere.
+
+This module computes the geometry; the markup is in templates/admin/storage/charts/.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
 
 MAX_POINTS = 600
 MARKED_POINTS = 60
@@ -79,99 +82,42 @@ def line_chart(
     def py(y: float) -> float:
         return top + plot_h - (y - y0) / (y1 - y0) * plot_h
 
-    parts = [
-        format_html(
-            '<line class="ff-grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
-            '<text class="ff-tick" x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>',
-            left,
-            width - right,
-            n(py(tick)),
-            n(py(tick)),
-            left - 8,
-            n(py(tick)),
-            tick_label(tick),
-        )
-        for tick in y_ticks
-    ]
-    parts += [
-        format_html(
-            '<line class="ff-axis" x1="{}" x2="{}" y1="{}" y2="{}"/>'
-            '<text class="ff-tick" x="{}" y="{}" text-anchor="middle">{}</text>',
-            n(px(tick)),
-            n(px(tick)),
-            top + plot_h,
-            top + plot_h + 5,
-            n(px(tick)),
-            top + plot_h + 18,
-            tick_label(tick),
-        )
-        for tick in x_ticks
-    ]
-    parts.append(
-        format_html(
-            '<line class="ff-axis" x1="{}" x2="{}" y1="{}" y2="{}"/>'
-            '<text class="ff-axis-label" x="{}" y="{}" text-anchor="middle">{}</text>'
-            '<text class="ff-axis-label" x="14" y="{}" text-anchor="middle" transform="rotate(-90 14 {})">{}</text>',
-            left,
-            width - right,
-            top + plot_h,
-            top + plot_h,
-            n(left + plot_w / 2),
-            height - 6,
-            x_label,
-            n(top + plot_h / 2),
-            n(top + plot_h / 2),
-            y_label,
-        )
-    )
+    bottom_y = top + plot_h
+    context = {
+        "width": width,
+        "height": height,
+        "x_label": x_label,
+        "y_label": y_label,
+        "left": left,
+        "right": width - right,
+        "bottom": bottom_y,
+        "y_tick_x": left - 8,
+        "x_tick_end": bottom_y + 5,
+        "x_tick_y": bottom_y + 18,
+        "x_label_x": n(left + plot_w / 2),
+        "x_label_y": height - 6,
+        "y_label_y": n(top + plot_h / 2),
+        "y_ticks": [{"at": n(py(tick)), "label": tick_label(tick)} for tick in y_ticks],
+        "x_ticks": [{"at": n(px(tick)), "label": tick_label(tick)} for tick in x_ticks],
+        "series": [],
+    }
     for position, s in enumerate(drawn):
         path = " ".join(f"{'M' if i == 0 else 'L'}{px(x):.1f},{py(y):.1f}" for i, (x, y) in enumerate(s.points))
-        last_x, last_y = s.points[-1]
-        if len(s.points) <= MARKED_POINTS:
-            # Few points (an evaluation every epoch, say): mark each, or a lone point would be invisible.
-            parts.append(
-                format_html_join(
-                    "",
-                    '<circle class="ff-dot {}" cx="{}" cy="{}" r="2.5"><title>{}: {}</title></circle>',
-                    ((s.css_class, n(px(x)), n(py(y)), s.label, tick_label(y)) for x, y in s.points[:-1]),
-                )
-            )
-        parts.append(
-            format_html(
-                '<path class="ff-line {}" d="{}"><title>{}</title></path>'
-                '<circle class="ff-dot {}" cx="{}" cy="{}" r="3.5"><title>{}: {}</title></circle>',
-                s.css_class,
-                path,
-                s.label,
-                s.css_class,
-                n(px(last_x)),
-                n(py(last_y)),
-                s.label,
-                tick_label(last_y),
-            )
-        )
+        dots = [{"x": n(px(x)), "y": n(py(y)), "value": tick_label(y)} for x, y in s.points]
         legend_x = width - right - 190 * (len(drawn) - position)
-        parts.append(
-            format_html(
-                '<rect class="ff-swatch {}" x="{}" y="6" width="14" height="4" rx="2"/>'
-                '<text class="ff-legend" x="{}" y="12">{} (last {})</text>',
-                s.css_class,
-                legend_x,
-                legend_x + 20,
-                s.label,
-                tick_label(last_y),
-            )
+        context["series"].append(
+            {
+                "label": s.label,
+                "css_class": s.css_class,
+                "path": path,
+                # Few points (an evaluation every epoch, say): mark each, or a lone point would be invisible.
+                "dots": dots[:-1] if len(s.points) <= MARKED_POINTS else [],
+                "last": dots[-1],
+                "legend_x": legend_x,
+                "legend_text_x": legend_x + 20,
+            }
         )
-    return format_html(
-        '<svg class="ff-chart" viewBox="0 0 {} {}" width="{}" height="{}" role="img" aria-label="{}">{}</svg>',
-        width,
-        height,
-        width,
-        height,
-        f"{y_label} by {x_label}",
-        # Every part was built with format_html, so joining them keeps them escaped.
-        mark_safe("".join(parts)),
-    )
+    return render_to_string("admin/storage/charts/line_chart.html", context)
 
 
 def bar_chart(items: Sequence[tuple[str, int]], *, width: int = 560, unit: str = "") -> SafeString:
@@ -182,36 +128,26 @@ def bar_chart(items: Sequence[tuple[str, int]], *, width: int = 560, unit: str =
     height = row * len(items) + 8
     biggest = max(value for _, value in items) or 1
     bar_space = width - label_w - value_w
-    rows = format_html_join(
-        "",
-        "<g><title>{}: {}</title>"
-        '<text class="ff-bar-label" x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>'
-        '<rect class="ff-bar" x="{}" y="{}" width="{}" height="{}" rx="3"/>'
-        '<text class="ff-bar-value" x="{}" y="{}" dominant-baseline="middle">{}</text></g>',
-        (
-            (
-                label,
-                f"{value:,}{unit}",
-                label_w - 10,
-                n(8 + i * row + row / 2 - 4),
-                label if len(label) <= 20 else label[:19] + "…",
-                label_w,
-                8 + i * row,
-                n(max(value / biggest * bar_space, 2 if value else 0)),
-                row - 10,
-                n(label_w + max(value / biggest * bar_space, 2 if value else 0) + 8),
-                n(8 + i * row + row / 2 - 4),
-                f"{value:,}{unit}",
-            )
-            for i, (label, value) in enumerate(items)
-        ),
-    )
-    return format_html(
-        '<svg class="ff-chart ff-bars" viewBox="0 0 {} {}" width="{}" height="{}" role="img" aria-label="{}">{}</svg>',
-        width,
-        height,
-        width,
-        height,
-        "bar chart",
-        rows,
-    )
+    bars = []
+    for i, (label, value) in enumerate(items):
+        length = max(value / biggest * bar_space, 2 if value else 0)
+        bars.append(
+            {
+                "label": label,
+                "short_label": label if len(label) <= 20 else label[:19] + "…",
+                "value": f"{value:,}{unit}",
+                "top": 8 + i * row,
+                "middle": n(8 + i * row + row / 2 - 4),
+                "length": n(length),
+                "value_x": n(label_w + length + 8),
+            }
+        )
+    context = {
+        "width": width,
+        "height": height,
+        "bars": bars,
+        "label_x": label_w - 10,
+        "bar_x": label_w,
+        "bar_height": row - 10,
+    }
+    return render_to_string("admin/storage/charts/bar_chart.html", context)

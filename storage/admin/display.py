@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from django import forms
-from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -58,10 +57,6 @@ def preview(text: str | None, *, limit: int = PREVIEW_CHARS) -> str:
         return ""
     line = " ".join(text.split())
     return line if len(line) <= limit and len(text) <= limit else line[:limit].rstrip() + "…"
-
-
-def file_size(size: int | None) -> str:
-    return "—" if size is None else filesizeformat(size)
 
 
 class PrettyJSONField(forms.JSONField):

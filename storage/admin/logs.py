@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Substr
@@ -15,7 +14,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.timezone import localtime
 
-from storage.admin.base import OfferedFiltersChangeList, ReadOnlyModelAdmin, search_terms
+from storage.admin.base import OfferedFiltersChangeList, ReadOnlyModelAdmin, row_checkbox, search_terms
 from storage.admin.display import badge, level_badge
 from storage.exceptions import StorageError
 from storage.fields import SortableTimestamp
@@ -128,8 +127,7 @@ class AppLogAdmin(ReadOnlyModelAdmin):
 
     def action_checkbox(self, record: AppLog):
         # Django labels the box with str(record), which would load each deferred message again.
-        attrs = {"class": "action-select", "aria-label": f"Select log record {record.pk} for an action"}
-        return forms.CheckboxInput(attrs, lambda value: False).render(ACTION_CHECKBOX_NAME, str(record.pk))
+        return row_checkbox(record.pk, f"Select log record {record.pk} for an action")
 
     @admin.display(description="time", ordering=SortableTimestamp("timestamp"))
     def when(self, record: AppLog):

@@ -8,6 +8,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db.models.functions import Substr
 from django.http import Http404, StreamingHttpResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -25,9 +26,8 @@ from storage.services.dedupe import remove_duplicates
 from storage.services.merge import merge_sessions
 
 FIRST_PAIRS = 10
-# Formats offered as download actions, in menu order.
-DOWNLOAD_FORMATS = ("json", "jsonl", "chatml", "alpaca", "sharegpt", "csv")
-FORMAT_TITLES = {"json": "JSON", "jsonl": "JSONL", "chatml": "ChatML", "alpaca": "Alpaca", "sharegpt": "ShareGPT"}
+# Every export format is offered for download, in the order of FORMATS.
+DOWNLOAD_FORMATS = tuple(exporting.FORMATS)
 
 
 def stream_export(session_ids: list[int], fmt: str) -> StreamingHttpResponse:
@@ -41,7 +41,7 @@ def stream_export(session_ids: list[int], fmt: str) -> StreamingHttpResponse:
 
 
 def download_action(fmt: str):
-    title = FORMAT_TITLES.get(fmt, fmt.upper())
+    title = exporting.FORMATS[fmt].title
 
     @admin.action(description=f"Download as {title}", permissions=["view"])
     def download(modeladmin, request, queryset):
@@ -114,7 +114,7 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
         if session.pk is None:
             return "—"
         links = (
-            (reverse("admin:storage_scrapesession_export", args=[session.pk, fmt]), FORMAT_TITLES.get(fmt, fmt.upper()))
+            (reverse("admin:storage_scrapesession_export", args=[session.pk, fmt]), exporting.FORMATS[fmt].title)
             for fmt in DOWNLOAD_FORMATS
         )
         return format_html_join(" ", '<a class="ff-download" href="{}" download>{}</a>', links)
@@ -129,18 +129,10 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
             .annotate(i=Substr("input_text", 1, PREVIEW_CHARS + 1), o=Substr("output_text", 1, PREVIEW_CHARS + 1))
             .values_list("id", "i", "o")[:FIRST_PAIRS]
         )
-        body = format_html_join(
-            "",
-            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td></tr>',
-            ((reverse("admin:storage_scrapedpair_change", args=[pk]), pk, preview(i), preview(o)) for pk, i, o in rows),
-        )
-        if not body:
-            return "This session has no pairs."
-        return format_html(
-            '<table class="ff-table"><thead><tr><th>id</th><th>input</th><th>output</th></tr></thead>'
-            "<tbody>{}</tbody></table>",
-            body,
-        )
+        rows = [
+            (reverse("admin:storage_scrapedpair_change", args=[pk]), pk, preview(i), preview(o)) for pk, i, o in rows
+        ]
+        return render_to_string("admin/storage/scrapesession/first_pairs.html", {"rows": rows})
 
     def get_urls(self):
         return [

@@ -43,6 +43,8 @@ import time
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 
+from storage.db.pragmas import pragma_set
+
 logger = logging.getLogger("finefoundry.storage.search")
 
 FTS_TABLE = "scraped_pairs_fts"
@@ -219,15 +221,8 @@ def index_pending(*, using: str = "default", max_seconds: float | None = None, c
 @contextlib.contextmanager
 def _no_lock_wait(connection):
     """Fail at once, instead of after the busy timeout, when another connection is writing."""
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA busy_timeout")
-        previous = int(cursor.fetchone()[0])
-        cursor.execute("PRAGMA busy_timeout = 0")
-    try:
+    with pragma_set(connection, "busy_timeout", 0):
         yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA busy_timeout = {previous}")
 
 
 def _sequence_went_back(cursor) -> bool:

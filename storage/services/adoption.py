@@ -107,7 +107,7 @@ def finish_adoption(sender, using="default", stdout=None, verbosity=1, **kwargs)
     """post_migrate: finish an adoption (this run's or a killed one's): make pair counts exact, say what changed."""
     if not adoption_pending(using):
         return
-    from storage.services.sessions import repair_pair_counts
+    from storage.services.pair_counts import repair_pair_counts
 
     with transaction.atomic(using=using):
         repaired = repair_pair_counts(using=using)

@@ -36,7 +36,7 @@ class DashboardStats:
     storage_root_size: int
 
 
-def file_size(path: Path) -> int | None:
+def size_on_disk(path: Path) -> int | None:
     # stat() by path opens no descriptor, so it cannot drop the POSIX locks this process's SQLite
     # connections hold on the database or its WAL (see storage.db.files); never open() them.
     try:
@@ -51,7 +51,7 @@ def database_files() -> tuple[str | None, int | None, int | None]:
         return None, None, None
     path = Path(connection.settings_dict["NAME"])
     wal = path.with_name(path.name + "-wal")
-    return str(path), file_size(path), file_size(wal) or 0
+    return str(path), size_on_disk(path), size_on_disk(wal) or 0
 
 
 def dashboard_stats() -> DashboardStats:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from django.db import connections, transaction
 
-from storage.exceptions import InvalidInput
+from storage.services.pair_counts import recount_pairs
 from storage.services.sessions import existing_sessions, session_id_list
 
 DOOMED_TABLE = "dedupe_doomed_pairs"
@@ -80,9 +80,7 @@ def remove_duplicates(
     *, session_ids: list[int], normalize: bool = False, across_sessions: bool = False, dry_run: bool = False
 ) -> DedupeResult:
     """Delete every pair that repeats an earlier pair of the same session (or of any selected session)."""
-    ids = session_id_list(session_ids, repeats=True)
-    if not ids:
-        raise InvalidInput("give at least one session id")
+    ids = session_id_list(session_ids, repeats=True, required=True)
     connection = connections["default"]
     placeholders = ", ".join(["%s"] * len(ids))
     key = key_sql(connection, normalize=normalize)
@@ -109,14 +107,8 @@ def remove_duplicates(
         found = dict(cursor.fetchall())
         if found and not dry_run:
             cursor.execute(f"DELETE FROM scraped_pairs WHERE id IN (SELECT id FROM {DOOMED_TABLE})")
-            affected = ", ".join(["%s"] * len(found))
             # Recount rather than subtract: the affected sessions end up exact even if they had drifted.
-            cursor.execute(
-                "UPDATE scrape_sessions SET pair_count ="
-                " (SELECT count(*) FROM scraped_pairs WHERE scraped_pairs.session_id = scrape_sessions.id)"
-                f" WHERE id IN ({affected})",
-                list(found),
-            )
+            recount_pairs(found, using=connection.alias)
         cursor.execute(f"DROP TABLE {DOOMED_TABLE}")
     per_session = {sid: found.get(sid, 0) for sid in sorted(ids)}
     return DedupeResult(removed=sum(found.values()), per_session=per_session, dry_run=dry_run)

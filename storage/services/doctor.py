@@ -51,11 +51,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from storage.db import files
-from storage.exceptions import StorageError
+from storage.exceptions import StorageError, UnsafePath
 from storage.models import EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
 from storage.search import health as search_index_health
-from storage.services import run_files, runs, sessions
+from storage.services import pair_counts, run_files, runs
 from storage.services.datasets import import_sessions
+from storage.services.run_reports import format_duration
 
 QUARANTINE_DIRECTORY = ".quarantine"
 DEFAULT_STUCK_AFTER = dt.timedelta(minutes=60)
@@ -188,13 +189,13 @@ def check_orphans(context: DoctorContext) -> list[Finding]:
 
 
 def check_pair_counts(context: DoctorContext) -> list[Finding]:
-    drift = sessions.pair_count_drift()
+    drift = pair_counts.pair_count_drift()
     findings = [
         Finding(f"session {session_id} says {stored if stored is not None else 'NULL'} pairs but has {actual:,}")
         for session_id, stored, actual in drift
     ]
     if findings and context.fix:
-        sessions.repair_pair_counts()
+        pair_counts.repair_pair_counts()
         for finding in findings:
             finding.fixed, finding.action = True, "recounted"
     return findings
@@ -219,7 +220,7 @@ def check_stuck_runs(context: DoctorContext) -> list[Finding]:
     findings = []
     for run in stuck.order_by("id"):
         last = run.updated_at or run.created_at
-        idle = _duration(context.now - last) if last else "ever"
+        idle = format_duration(context.now - last, coarse=True) if last else "ever"
         finding = Finding(f"run {run.pk} ({run.name}) is running but has not been updated for {idle}")
         if context.fix:
             reason = f"marked failed by doctor: no update for {idle} while running"
@@ -276,8 +277,7 @@ def check_interrupted_deletes(context: DoctorContext) -> list[Finding]:
             else:
                 finding = Finding(f"directory {entry} was left by a delete whose run is gone")
                 if context.fix:
-                    destination = _quarantine(root, entry)
-                    finding.fixed, finding.action = True, f"moved to {destination} (delete it there once you are sure)"
+                    _quarantine(root, entry, finding)
             findings.append(finding)
     return findings
 
@@ -302,13 +302,13 @@ def check_orphan_directories(context: DoctorContext) -> list[Finding]:
             continue
         finding = Finding(f"directory {entry} belongs to no training run")
         if context.fix:
-            destination = _quarantine(root, entry)
-            finding.fixed, finding.action = True, f"moved to {destination} (delete it there once you are sure)"
+            _quarantine(root, entry, finding)
         findings.append(finding)
     return findings
 
 
-def _quarantine(root: Path, entry: Path) -> Path:
+def _quarantine(root: Path, entry: Path, finding: Finding) -> None:
+    """Move `entry` into the quarantine directory (never deleted: a person decides) and say so on the finding."""
     quarantine = root / QUARANTINE_DIRECTORY
     quarantine.mkdir(exist_ok=True)
     destination = quarantine / entry.name
@@ -317,7 +317,7 @@ def _quarantine(root: Path, entry: Path) -> Path:
         destination = quarantine / f"{entry.name}.{suffix}"
         suffix += 1
     os.rename(entry, destination)
-    return destination
+    finding.fixed, finding.action = True, f"moved to {destination} (delete it there once you are sure)"
 
 
 def check_missing_directories(context: DoctorContext) -> list[Finding]:
@@ -332,7 +332,7 @@ def check_missing_directories(context: DoctorContext) -> list[Finding]:
     for directory, run in _run_directories().items():
         if directory.is_dir() or run.pk in moved_aside:
             continue
-        inside = root in directory.parents
+        inside = _inside_storage_root(run.storage_path)
         finding = Finding(
             f"run {run.pk} ({run.name}, {run.status}): directory {directory} is missing",
             fixable=inside,
@@ -346,6 +346,15 @@ def check_missing_directories(context: DoctorContext) -> list[Finding]:
     return findings
 
 
+def _inside_storage_root(stored: str) -> bool:
+    """Whether doctor may recreate this directory: run_files' rule (inside the root, never through a symlink)."""
+    try:
+        run_files.checked_run_path(stored)
+    except UnsafePath:
+        return False
+    return True
+
+
 def check_search_index(context: DoctorContext) -> list[Finding]:
     health = search_index_health.inspect(thorough=context.full_integrity_check)
     if health is None:
@@ -356,14 +365,6 @@ def check_search_index(context: DoctorContext) -> list[Finding]:
         for finding in findings:
             finding.fixed, finding.action = True, action
     return findings
-
-
-def _duration(delta: dt.timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 120:
-        return f"{minutes} minutes"
-    hours = minutes // 60
-    return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
 
 
 # Every check, in the order they run and are reported; `--check NAME` picks by the first field.

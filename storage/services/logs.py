@@ -12,6 +12,7 @@ from django.db import connections, models, transaction
 from django.db.models import Count, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from storage.db.pragmas import pragma_set
 from storage.exceptions import InvalidInput
 from storage.fields import SortableTimestamp
 from storage.models import AppLog
@@ -186,10 +187,6 @@ def sqlite_batch_manners() -> Iterator[Callable[..., None]]:
         # Inside the caller's transaction the batches are savepoints: nothing is committed in between.
         yield lambda *, more: None
         return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA wal_autocheckpoint")
-        (previous,) = cursor.fetchone()
-        cursor.execute("PRAGMA wal_autocheckpoint = 0")
 
     def between_batches(*, more: bool) -> None:
         with connection.cursor() as cursor:
@@ -197,11 +194,8 @@ def sqlite_batch_manners() -> Iterator[Callable[..., None]]:
         if more:
             time.sleep(PAUSE_BETWEEN_BATCHES)
 
-    try:
+    with pragma_set(connection, "wal_autocheckpoint", 0):
         yield between_batches
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA wal_autocheckpoint = {int(previous)}")
 
 
 def clear_logs(

@@ -14,6 +14,7 @@ from django.db import connections, transaction
 from storage.exceptions import InvalidInput
 from storage.models import ScrapeSession
 from storage.search import index as search_index
+from storage.services.pair_counts import recount_pairs
 from storage.services.sessions import existing_sessions, session_id_list
 from storage.validation import optional_text
 
@@ -52,11 +53,7 @@ def merge_sessions(*, session_ids: list[int], mode: str = "concatenate", name: s
                 copy_concatenated(cursor, merged.pk, ids)
             else:
                 copy_interleaved(cursor, merged.pk, ids)
-            cursor.execute(
-                "UPDATE scrape_sessions SET pair_count = (SELECT count(*) FROM scraped_pairs WHERE session_id = %s)"
-                " WHERE id = %s",
-                [merged.pk, merged.pk],
-            )
+        recount_pairs([merged.pk])
         merged.refresh_from_db(fields=["pair_count"])
         # The copies are new pairs for the search index; index them without holding up the caller.
         search_index.index_in_background()

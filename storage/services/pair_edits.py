@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from django.db import connections, transaction
-from django.db.models import Count, F, QuerySet
+from django.db import transaction
+from django.db.models import Count, QuerySet
 
 from storage.exceptions import InvalidInput, NotFound
 from storage.models import ScrapedPair, ScrapeSession
+from storage.services.pair_counts import adjust_pair_counts
 from storage.services.sessions import check_pair_text
 
 
@@ -21,10 +22,12 @@ def save_pair(pair: ScrapedPair, *, previous_session_id: int | None = None) -> S
             raise NotFound(f"scrape session {pair.session_id} does not exist")
         is_new = pair.pk is None
         pair.save()
+        deltas: dict[int, int] = {}
         if is_new or previous_session_id != pair.session_id:
-            ScrapeSession.objects.filter(pk=pair.session_id).update(pair_count=F("pair_count") + 1)
+            deltas[pair.session_id] = 1
         if not is_new and previous_session_id not in (None, pair.session_id):
-            ScrapeSession.objects.filter(pk=previous_session_id).update(pair_count=F("pair_count") - 1)
+            deltas[previous_session_id] = -1
+        adjust_pair_counts(deltas)
     return pair
 
 
@@ -44,11 +47,7 @@ def delete_pairs(pairs: QuerySet[ScrapedPair]) -> dict[int, int]:
             return {}
         # ScrapedPair has no dependants, so Django issues one DELETE ... WHERE without loading rows.
         pairs.delete()
-        with connections[pairs.db].cursor() as cursor:
-            cursor.executemany(
-                "UPDATE scrape_sessions SET pair_count = COALESCE(pair_count, 0) - %s WHERE id = %s",
-                [(count, session_id) for session_id, count in removed.items()],
-            )
+        adjust_pair_counts({session_id: -count for session_id, count in removed.items()}, using=pairs.db)
     return removed
 
 

@@ -185,9 +185,16 @@ def run_duration(run: TrainingRun, *, now: dt.datetime | None = None) -> dt.time
     return max(end - run.started_at, dt.timedelta(0))
 
 
-def format_duration(duration: dt.timedelta | None) -> str:
+def format_duration(duration: dt.timedelta | None, *, coarse: bool = False) -> str:
+    """A duration for people: "1h 05m", "3m 12s"; coarse: "90 minutes", "5 hours", "3 days" (for idle times)."""
     if duration is None:
         return "—"
+    if coarse:
+        minutes = int(duration.total_seconds() // 60)
+        if minutes < 120:
+            return f"{minutes} minutes"
+        hours = minutes // 60
+        return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
     seconds = int(duration.total_seconds())
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)

@@ -6,12 +6,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, transaction
-from django.db.models import Count, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db import transaction
 
 from storage.exceptions import InvalidInput, NotFound
 from storage.models import ScrapedPair, ScrapeSession
+from storage.services.pair_counts import adjust_pair_counts
 from storage.services.pair_insert import INSERT_PAIR_SQL as INSERT_PAIR_SQL  # where callers have found it
 from storage.services.pair_insert import insert_pair_rows
 from storage.validation import (
@@ -147,11 +146,7 @@ def add_scraped_pairs(*, session_id: int, pairs: Iterable[dict]) -> int:
         if not ScrapeSession.objects.filter(pk=session_id).exists():
             raise NotFound(f"scrape session {session_id} does not exist")
         insert_pair_rows(rows)
-        with connections["default"].cursor() as cursor:
-            cursor.execute(
-                "UPDATE scrape_sessions SET pair_count = COALESCE(pair_count, 0) + %s WHERE id = %s",
-                [len(rows), session_id],
-            )
+        adjust_pair_counts({session_id: len(rows)})
     return len(rows)
 
 
@@ -207,39 +202,6 @@ def delete_scrape_session(*, session_id: int) -> bool:
     return True
 
 
-def actual_pair_count():
-    """A subquery for the number of pairs a session really has."""
-    counts = (
-        ScrapedPair.objects.filter(session=OuterRef("pk"))
-        .order_by()
-        .values("session")
-        .annotate(n=Count("*"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counts), 0)
-
-
-def pair_count_drift(*, using: str = "default") -> list[tuple[int, int | None, int]]:
-    """Sessions whose stored pair_count is wrong, as (session id, stored, actual)."""
-    sessions = (
-        ScrapeSession.objects.using(using)
-        .annotate(actual=actual_pair_count())
-        .filter(Q(pair_count__isnull=True) | ~Q(pair_count=actual_pair_count()))
-        .order_by("id")
-    )
-    return [(s.pk, s.pair_count, s.actual) for s in sessions]
-
-
-def repair_pair_counts(*, using: str = "default") -> int:
-    """Set every drifted pair_count to the real number of pairs; return how many sessions changed."""
-    with transaction.atomic(using=using):
-        return (
-            ScrapeSession.objects.using(using)
-            .filter(Q(pair_count__isnull=True) | ~Q(pair_count=actual_pair_count()))
-            .update(pair_count=actual_pair_count())
-        )
-
-
 def total_pair_count() -> int:
     return ScrapedPair.objects.count()
 
@@ -253,11 +215,17 @@ def random_inputs(*, session_id: int, count: int = 5) -> list[str]:
     )
 
 
-def session_id_list(value: Any, *, repeats: bool) -> list[int]:
-    """The ids in the order given; a repeated id is dropped, or refused when `repeats` is False."""
+def session_id_list(value: Any, *, repeats: bool, required: bool = False) -> list[int]:
+    """The ids in the order given; a repeated id is dropped, or refused when `repeats` is False.
+
+    The one check of every operation over several sessions (merge, dedupe, export); `required`
+    refuses an empty list.
+    """
     if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
         raise InvalidInput(f"session_ids must be a list of session ids, not {type(value).__name__}")
     ids = [require_int(sid, name="session id", minimum=1) for sid in value]
+    if required and not ids:
+        raise InvalidInput("give at least one session id")
     repeated = sorted({sid for sid in ids if ids.count(sid) > 1})
     if repeated and not repeats:
         raise InvalidInput(f"session {', '.join(map(str, repeated))} given more than once")

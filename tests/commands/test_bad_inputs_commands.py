@@ -243,7 +243,7 @@ EXPORT_CASES = [
     (
         "one of several sessions missing",
         ["SESSION", "424242", "424243", "--format", "json", "-o", "out/x.json"],
-        "scrape sessions 424242, 424243 does not exist",
+        "scrape sessions 424242, 424243 do not exist",
     ),
     (
         "session id that is not a number",
@@ -251,7 +251,7 @@ EXPORT_CASES = [
         "invalid int value: 'three'",
     ),
     ("session id zero", ["0", "--format", "json", "-o", "out/x.json"], "session id must be at least 1"),
-    ("same session twice", ["SESSION", "SESSION", "--format", "json", "-o", "out/x.json"], "is given more than once"),
+    ("same session twice", ["SESSION", "SESSION", "--format", "json", "-o", "out/x.json"], "given more than once"),
     (
         "output in a missing directory",
         ["SESSION", "--format", "json", "-o", "out/missing/x.json"],

@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from storage.demo import seed
 from storage.models import AppLog, EvaluationRun, ScrapedPair, ScrapeSession, Setting, TrainingConfig, TrainingRun
 from storage.services import configs, settings
-from storage.services.sessions import pair_count_drift
+from storage.services.pair_counts import pair_count_drift
 
 pytestmark = pytest.mark.django_db
 

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -16,7 +18,7 @@ from django.core.management import call_command
 
 from storage.exceptions import NotFound
 from storage.services import sessions
-from storage.services.datasets import exporting
+from storage.services.datasets import exporting, splits
 from tests.helpers.datasets import (
     AWKWARD_PAIRS,
     ROOT,
@@ -295,8 +297,8 @@ def test_split_file_names_and_summary(tmp_path, session_factory):
     call_command("export_session", str(session.pk), "--format", "csv", "-o", str(tmp_path / "split" / "ds"), "--split", "a=0.5,b=0.3,c=0.2", stdout=out)  # fmt: skip
     assert sorted(p.name for p in (tmp_path / "split").iterdir()) == ["ds.a.csv", "ds.b.csv", "ds.c.csv"]
     assert "10 pairs in 3 files (seed 0)" in out.getvalue()
-    assert exporting.split_sizes(10, {"a": 0.5, "b": 0.3, "c": 0.2}) == {"a": 5, "b": 3, "c": 2}
-    assert exporting.split_sizes(7, {"a": 0.5, "b": 0.5}) == {"a": 4, "b": 3}
+    assert splits.split_sizes(10, {"a": 0.5, "b": 0.3, "c": 0.2}) == {"a": 5, "b": 3, "c": 2}
+    assert splits.split_sizes(7, {"a": 0.5, "b": 0.5}) == {"a": 4, "b": 3}
 
 
 # --- Hugging Face datasets ----------------------------------------------------------------
@@ -371,3 +373,32 @@ def test_real_process_exit_status_and_stdout_bytes(tmp_path, big_db):
     assert missing.returncode == 1
     assert b"scrape session 999999 does not exist" in missing.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("output", ["file", "-"])
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_gets_none(tmp_path, output):
+    db_file = copy_test_database(tmp_path / "finefoundry.db")
+    session_id = add_pairs_directly(db_file, [(f"q{i}", f"a{i}") for i in range(12_000)])
+    target = str(tmp_path / "out.jsonl") if output == "file" else "-"
+    command = [sys.executable, "manage.py", "export_session", str(session_id), "--format", "jsonl", "-o", target]
+    leader, follower = pty.openpty()  # stderr on a terminal, as when a person runs the command
+    try:
+        process = subprocess.run(
+            command, cwd=ROOT, env=subprocess_env(db_file), stdout=subprocess.PIPE, stderr=follower, timeout=120
+        )
+        os.close(follower)
+        terminal = b""
+        while select.select([leader], [], [], 0)[0]:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child's end is closed and everything was read
+                break
+            if not chunk:
+                break
+            terminal += chunk
+    finally:
+        os.close(leader)
+    assert process.returncode == 0, terminal
+    assert b"12000/12000 [" in terminal  # the bar at its end; redraws in between depend on timing
+    piped = manage(db_file, "export_session", str(session_id), "--format", "jsonl", "-o", target, "--force")
+    assert piped.returncode == 0 and b"\r" not in piped.stderr and b"12000/12000" not in piped.stderr

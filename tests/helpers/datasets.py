@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 from storage.models import AppLog, ScrapedPair, ScrapeSession, TrainingRun
-from tests.helpers.processes import child_env
+from tests.helpers import processes
+from tests.helpers.processes import PROJECT_ROOT, child_env
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = PROJECT_ROOT
+# So a child process never writes a .django_secret_key into the project.
+SECRET_KEY = "tests-only-secret-key"
 
 # Texts that break naive writers: quotes, commas, every kind of line break, escapes, non-ASCII,
 # emoji, U+2028, leading and trailing spaces, CSV and JSON syntax inside the text.
@@ -76,14 +78,15 @@ def copy_test_database(target: Path) -> Path:
 
 
 def subprocess_env(db_file: Path) -> dict[str, str]:
-    return child_env(db_file, DJANGO_SECRET_KEY="tests-only-secret-key")
+    return child_env(db_file, DJANGO_SECRET_KEY=SECRET_KEY)
 
 
 def manage(db_file: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
-    """Run `python manage.py ARGS` against `db_file` in a child process."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=subprocess_env(db_file), capture_output=True, **kwargs
-    )
+    """processes.manage with bytes out (these tests compare exact bytes) and the tests' secret key."""
+    kwargs.setdefault("text", False)
+    kwargs.setdefault("timeout", 600)  # a 300,000-pair export on a loaded machine
+    env = {"DJANGO_SECRET_KEY": SECRET_KEY, **kwargs.pop("env", {})}
+    return processes.manage(db_file, *args, env=env, **kwargs)
 
 
 def add_pairs_directly(db_file: Path, pairs: list[tuple[str, str]], *, source: str = "bench") -> int:

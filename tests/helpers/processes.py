@@ -39,8 +39,8 @@ def child_env(db_file: Path | None = None, **extra: str) -> dict[str, str]:
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def manage(db: Path, *args: str, timeout: float = 120, **kwargs):
-    """Run `python manage.py ...` in a subprocess against the SQLite database file `db`."""
+def manage(db: Path, *args: str, timeout: float = 120, text: bool = True, **kwargs):
+    """Run `python manage.py ...` in a subprocess against the SQLite database file `db` (the one runner)."""
     import subprocess
     import sys
 
@@ -50,7 +50,7 @@ def manage(db: Path, *args: str, timeout: float = 120, **kwargs):
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
-        text=True,
+        text=text,
         timeout=timeout,
         **kwargs,
     )

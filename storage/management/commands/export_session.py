@@ -8,43 +8,35 @@ python manage.py export_session 3 --format jsonl --output data.jsonl --split tra
 from __future__ import annotations
 
 import os
+import shutil
 import sys
-import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from tqdm import tqdm
 
 from storage.exceptions import StorageError
-from storage.services.datasets import exporting
+from storage.services.datasets import exporting, splits
 
 
 class ProgressBar:
-    """Rows written and rate on one terminal line, redrawn at most ten times a second."""
+    """The export's progress callback, drawn by tqdm on the command's stderr (a terminal)."""
 
     def __init__(self, stream: OutputWrapper, *, label: str = "pairs"):
-        self.stream = stream
-        self.label = label
-        self.started = time.monotonic()
-        self.drawn_at = 0.0
-        self.width = 0
+        # tqdm writes to the raw stream: OutputWrapper would end each redraw with a newline and colour it.
+        # The size is read once, with shutil's fallback: a terminal reporting 0x0 (a bare pty) would get no bar.
+        columns, rows = shutil.get_terminal_size()
+        self.bar = tqdm(
+            file=getattr(stream, "_out", stream), unit=f" {label}", mininterval=0.1, ncols=columns, nrows=rows
+        )
 
     def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self.drawn_at < 0.1 and done < total:
-            return
-        self.drawn_at = now
-        rate = done / max(now - self.started, 1e-6)
-        share = f"{100 * done / total:3.0f}%" if total else "100%"
-        filled = int(30 * done / total) if total else 30
-        line = f"\r[{'#' * filled}{'.' * (30 - filled)}] {share} {done:,}/{total:,} {self.label}  {rate:,.0f}/s"
-        self.width = max(self.width, len(line))
-        self.stream.write(line.ljust(self.width), ending="", style_func=str)
-        self.stream.flush()
+        if self.bar.total != total:
+            self.bar.total = total
+        self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
-        if self.width:
-            self.stream.write("", style_func=str)
-            self.stream.flush()
+        self.bar.close()
 
 
 class Command(BaseCommand):
@@ -89,7 +81,7 @@ class Command(BaseCommand):
         return options["verbosity"] >= 1 and self.stderr.isatty()
 
     def export_to_file(self, options) -> None:
-        split = exporting.parse_split(options["split"]) if options["split"] is not None else None
+        split = splits.parse_split(options["split"]) if options["split"] is not None else None
         output = options["output"] or exporting.default_filename(options["session_ids"], options["fmt"])
         bar = ProgressBar(self.stderr) if self.show_progress(options) else None
         try:
@@ -145,16 +137,9 @@ class Command(BaseCommand):
         bar = ProgressBar(self.stderr) if self.show_progress(options) else None
         # Bytes straight to a real stdout: exact UTF-8 whatever the locale, no newline translation.
         binary = getattr(self.stdout, "buffer", None)
-        done = 0
-
-        def progress(count: int, total: int) -> None:
-            nonlocal done
-            done = count
-            if bar is not None:
-                bar(count, total)
-
+        text = exporting.ExportText(plan, progress=bar)
         try:
-            for chunk in plan.chunks(progress=progress):
+            for _, chunk in text:
                 if binary is not None:
                     binary.write(chunk.encode("utf-8"))
                 else:
@@ -168,5 +153,6 @@ class Command(BaseCommand):
             if bar is not None:
                 bar.close()
         if options["verbosity"] >= 1:
-            self.stderr.write(f"Wrote {done:,} pairs as {options['fmt']} to standard output.", style_func=str)
+            written = sum(text.counts)
+            self.stderr.write(f"Wrote {written:,} pairs as {options['fmt']} to standard output.", style_func=str)
         self.warn_about_formulas(plan.formula_cells.count, options)

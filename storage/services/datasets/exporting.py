@@ -19,9 +19,6 @@ without an extension gets the format's: `out` gives `out.train.jsonl`).
 from __future__ import annotations
 
 import os
-import random
-import re
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +26,13 @@ from typing import IO
 
 from django.db.models import Max
 
-from storage.exceptions import InvalidInput, NotFound, StorageError
-from storage.models import ScrapedPair, ScrapeSession
+from storage.exceptions import InvalidInput
+from storage.models import ScrapedPair
 from storage.services.datasets.atomic_files import atomic_output, atomic_outputs
 from storage.services.datasets.formats import FORMATS, ExportFormat, FormulaCells
+from storage.services.datasets.splits import SplitChooser, check_split, part_path, split_sizes
 from storage.services.protected_paths import refuse_protected_target
+from storage.services.sessions import existing_sessions, session_id_list
 from storage.validation import require_int, require_text
 
 __all__ = [
@@ -41,6 +40,7 @@ __all__ = [
     "ExportFormat",
     "ExportPlan",
     "ExportResult",
+    "ExportText",
     "atomic_output",
     "export_sessions",
     "iter_export_chunks",
@@ -49,7 +49,6 @@ __all__ = [
 PAGE_SIZE = 2000
 CHUNK_CHARS = 256 * 1024
 PROGRESS_EVERY = 5000
-PART_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 Progress = Callable[[int, int], None]
 
@@ -65,19 +64,9 @@ def export_format(fmt: str) -> ExportFormat:
 
 def check_session_ids(session_ids: list[int]) -> list[int]:
     """Return the ids if every one names an existing session, once; else raise naming the bad ones."""
-    if isinstance(session_ids, (str, bytes)) or not isinstance(session_ids, (list, tuple)) or not session_ids:
-        raise InvalidInput("give at least one session id")
-    for session_id in session_ids:
-        require_int(session_id, name="session id", minimum=1)
-    repeated = sorted(s for s, times in Counter(session_ids).items() if times > 1)
-    if repeated:
-        raise InvalidInput(f"session {', '.join(map(str, repeated))} is given more than once")
-    existing = set(ScrapeSession.objects.filter(pk__in=session_ids).values_list("pk", flat=True))
-    missing = [s for s in session_ids if s not in existing]
-    if missing:
-        noun = "session" if len(missing) == 1 else "sessions"
-        raise NotFound(f"scrape {noun} {', '.join(map(str, missing))} does not exist")
-    return list(session_ids)
+    ids = session_id_list(session_ids, repeats=False, required=True)
+    existing_sessions(ids)
+    return ids
 
 
 def default_filename(session_ids: list[int], fmt: str) -> str:
@@ -122,18 +111,8 @@ class ExportPlan:
 
     def chunks(self, *, progress: Progress | None = None) -> Iterator[str]:
         """Yield the export file's text in chunks of about CHUNK_CHARS."""
-        body = FileBody(self.format, self.renderer())
-        done = 0
-        for input_text, output_text in self.pairs():
-            chunk = body.add(input_text, output_text)
-            if chunk is not None:
-                yield chunk
-            done += 1
-            if progress is not None and done % PROGRESS_EVERY == 0:
-                progress(done, self.total)
-        yield body.finish()
-        if progress is not None:
-            progress(done, self.total)
+        for _, chunk in ExportText(self, progress=progress):
+            yield chunk
 
 
 def plan_export(
@@ -187,6 +166,49 @@ class FileBody:
         return "".join(self.pending)
 
 
+class ExportText:
+    """The one write loop of every export: iterate for (part index, chunk), counting pairs per part.
+
+    One part for a plain export (the admin's download, standard output, one file); `choose` deals each
+    pair to a part for a split. `progress(done, total)` is called every PROGRESS_EVERY pairs and at the end.
+    """
+
+    def __init__(
+        self,
+        plan: ExportPlan,
+        *,
+        parts: int = 1,
+        choose: Callable[[], int] | None = None,
+        progress: Progress | None = None,
+    ):
+        self.plan = plan
+        render = plan.renderer()
+        self.bodies = [FileBody(plan.format, render) for _ in range(parts)]
+        self.choose = choose
+        self.progress = progress
+
+    @property
+    def counts(self) -> list[int]:
+        """Pairs rendered so far, per part."""
+        return [body.count for body in self.bodies]
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        bodies, choose, progress, total = self.bodies, self.choose, self.progress, self.plan.total
+        done = 0
+        for input_text, output_text in self.plan.pairs():
+            index = 0 if choose is None else choose()
+            chunk = bodies[index].add(input_text, output_text)
+            if chunk is not None:
+                yield index, chunk
+            done += 1
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress(done, total)
+        for index, body in enumerate(bodies):
+            yield index, body.finish()
+        if progress is not None:
+            progress(done, total)
+
+
 def iter_export_chunks(
     *,
     session_ids: list[int],
@@ -198,77 +220,6 @@ def iter_export_chunks(
     """Check the request now, then return an iterator over the export file's text (for streaming responses)."""
     plan = plan_export(session_ids=session_ids, fmt=fmt, system_prompt=system_prompt, excel_safe=excel_safe)
     return plan.chunks(progress=progress)
-
-
-# --- Splits -------------------------------------------------------------------------------
-
-
-def parse_split(text: str) -> dict[str, float]:
-    """Read `train=0.9,validation=0.1` into {"train": 0.9, "validation": 0.1}."""
-    parts: dict[str, float] = {}
-    for item in text.split(","):
-        name, sep, value = item.strip().partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise InvalidInput(f"split part {item.strip()!r} must look like name=fraction, e.g. train=0.9")
-        try:
-            parts[name] = float(value)
-        except ValueError:
-            raise InvalidInput(f"split part {name!r}: {value.strip()!r} is not a number") from None
-    return check_split(parts)
-
-
-def check_split(parts: Mapping[str, float]) -> dict[str, float]:
-    """Return the parts if they are at least two, well named, positive, and add up to 1."""
-    if not isinstance(parts, Mapping) or len(parts) < 2:
-        raise InvalidInput("a split needs at least two parts, e.g. train=0.9,validation=0.1")
-    for name, fraction in parts.items():
-        if not isinstance(name, str) or not PART_NAME.match(name):
-            raise InvalidInput(f"split part name {name!r} may only use letters, digits, '-' and '_'")
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-            raise InvalidInput(f"split part {name!r} must be a fraction between 0 and 1, got {fraction!r}")
-    total = sum(parts.values())
-    if abs(total - 1) > 1e-6:
-        raise InvalidInput(f"split fractions must add up to 1, not {total:g}")
-    return dict(parts)
-
-
-def split_sizes(total: int, parts: Mapping[str, float]) -> dict[str, int]:
-    """Share `total` out by the fractions, rounding so the sizes add up exactly (largest remainder)."""
-    exact = {name: total * fraction for name, fraction in parts.items()}
-    sizes = {name: int(share) for name, share in exact.items()}
-    by_remainder = sorted(parts, key=lambda name: exact[name] - sizes[name], reverse=True)
-    for name in by_remainder[: total - sum(sizes.values())]:
-        sizes[name] += 1
-    return sizes
-
-
-def part_path(path: Path, part: str, spec: ExportFormat) -> Path:
-    """`out.jsonl` → `out.train.jsonl`; `out` → `out.train.jsonl`."""
-    if path.suffix:
-        return path.with_name(f"{path.stem}.{part}{path.suffix}")
-    return path.with_name(f"{path.name}.{part}{spec.extension}")
-
-
-class SplitChooser:
-    """Deals rows out to parts of fixed sizes, each deal equally likely (sequential sampling)."""
-
-    def __init__(self, sizes: list[int], seed: int):
-        self.remaining = list(sizes)
-        self.left = sum(sizes)
-        self.random = random.Random(seed)
-
-    def __call__(self) -> int:
-        if self.left == 0:
-            raise StorageError("pairs were added to the sessions during the export; run it again")
-        ticket = self.random.randrange(self.left)
-        part = 0
-        while ticket >= self.remaining[part]:
-            ticket -= self.remaining[part]
-            part += 1
-        self.remaining[part] -= 1
-        self.left -= 1
-        return part
 
 
 # --- Exporting to files -------------------------------------------------------------------
@@ -326,22 +277,10 @@ def export_sessions(
 
 
 def _write(plan: ExportPlan, handles: list[IO[str]], choose: Callable[[], int] | None, progress: Progress | None):
-    render = plan.renderer()
-    bodies = [FileBody(plan.format, render) for _ in handles]
-    done = 0
-    for input_text, output_text in plan.pairs():
-        index = 0 if choose is None else choose()
-        chunk = bodies[index].add(input_text, output_text)
-        if chunk is not None:
-            handles[index].write(chunk)
-        done += 1
-        if progress is not None and done % PROGRESS_EVERY == 0:
-            progress(done, plan.total)
-    for body, handle in zip(bodies, handles, strict=True):
-        handle.write(body.finish())
-    if progress is not None:
-        progress(done, plan.total)
-    return [body.count for body in bodies]
+    text = ExportText(plan, parts=len(handles), choose=choose, progress=progress)
+    for index, chunk in text:
+        handles[index].write(chunk)
+    return text.counts
 
 
 def export_session_to_json(*, session_id: int, output_path: str | os.PathLike, overwrite: bool = True) -> int:

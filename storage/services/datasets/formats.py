@@ -35,6 +35,7 @@ class ExportFormat:
     """How a file of one format starts, separates its records and ends, and how it renders a pair."""
 
     name: str
+    title: str  # as people see it, e.g. in the admin's download links
     extension: str
     content_type: str
     make_renderer: Callable[[str | None], Render]
@@ -134,6 +135,7 @@ FORMATS: dict[str, ExportFormat] = {
     for fmt in (
         ExportFormat(
             name="json",
+            title="JSON",
             extension=".json",
             content_type="application/json",
             make_renderer=_json_renderer,
@@ -144,12 +146,14 @@ FORMATS: dict[str, ExportFormat] = {
         ),
         ExportFormat(
             name="jsonl",
+            title="JSONL",
             extension=".jsonl",
             content_type=NDJSON,
             make_renderer=_jsonl_renderer,
         ),
         ExportFormat(
             name="chatml",
+            title="ChatML",
             extension=".jsonl",
             content_type=NDJSON,
             make_renderer=_chatml_renderer,
@@ -157,6 +161,7 @@ FORMATS: dict[str, ExportFormat] = {
         ),
         ExportFormat(
             name="alpaca",
+            title="Alpaca",
             extension=".jsonl",
             content_type=NDJSON,
             make_renderer=_alpaca_renderer,
@@ -164,6 +169,7 @@ FORMATS: dict[str, ExportFormat] = {
         ),
         ExportFormat(
             name="sharegpt",
+            title="ShareGPT",
             extension=".jsonl",
             content_type=NDJSON,
             make_renderer=_sharegpt_renderer,
@@ -171,6 +177,7 @@ FORMATS: dict[str, ExportFormat] = {
         ),
         ExportFormat(
             name="csv",
+            title="CSV",
             extension=".csv",
             content_type="text/csv; charset=utf-8",
             make_renderer=_csv_renderer,

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from django.db import connections, transaction
 
 from storage.models import ImportInProgress, ScrapeSession
+from storage.services.pair_counts import adjust_pair_counts
 from storage.services.pair_insert import insert_pair_rows
 
 # Each write transaction aims at this long; the batch size follows what was measured.
@@ -105,10 +106,7 @@ def _insert(session_id: int, rows: list[tuple]) -> float:
     with transaction.atomic(), connections["default"].cursor() as cursor:
         started = time.perf_counter()
         insert_pair_rows(rows)
-        cursor.execute(
-            "UPDATE scrape_sessions SET pair_count = COALESCE(pair_count, 0) + %s WHERE id = %s",
-            [len(rows), session_id],
-        )
+        adjust_pair_counts({session_id: len(rows)})
         heartbeat(cursor, session_id)
         return time.perf_counter() - started
 
@@ -153,7 +151,7 @@ def _finish_move(staging_id: int, target_id: int) -> None:
 def _move_batch(cursor, staging_id: int, target_id: int, *, limit: int) -> int:
     """Move the first `limit` pairs of the staging session, adjusting both pair_counts; return how many."""
     cursor.execute(
-        "SELECT max(id) FROM (SELECT id FROM scraped_pairs WHERE session_id = %s ORDER BY id LIMIT %s)",
+        "SELECT max(id) FROM (SELECT id FROM scraped_pairs WHERE session_id = %s ORDER BY id LIMIT %s) AS batch",
         [staging_id, limit],
     )
     (upper,) = cursor.fetchone()
@@ -163,12 +161,7 @@ def _move_batch(cursor, staging_id: int, target_id: int, *, limit: int) -> int:
         "UPDATE scraped_pairs SET session_id = %s WHERE session_id = %s AND id <= %s", [target_id, staging_id, upper]
     )
     moved = cursor.rowcount
-    cursor.execute(
-        "UPDATE scrape_sessions SET pair_count = COALESCE(pair_count, 0) + %s WHERE id = %s", [moved, target_id]
-    )
-    cursor.execute(
-        "UPDATE scrape_sessions SET pair_count = COALESCE(pair_count, 0) - %s WHERE id = %s", [moved, staging_id]
-    )
+    adjust_pair_counts({target_id: moved, staging_id: -moved})
     return moved
 
 
@@ -192,10 +185,7 @@ def discard(session_id: int) -> None:
             if not deleted:
                 _drop_staging(cursor, session_id)
                 return
-            cursor.execute(
-                "UPDATE scrape_sessions SET pair_count = COALESCE(pair_count, 0) - %s WHERE id = %s",
-                [deleted, session_id],
-            )
+            adjust_pair_counts({session_id: -deleted})
             heartbeat(cursor, session_id)
             size = next_batch_size(deleted, time.perf_counter() - started)
 

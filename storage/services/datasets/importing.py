@@ -30,10 +30,11 @@ from storage.models import ScrapeSession
 from storage.search import index as search_index
 from storage.services import protected_paths, sessions
 from storage.services.datasets import import_sessions, readers
+from storage.services.datasets.formats import FORMATS
 from storage.services.datasets.records import SHAPES, ImportedPair, RecordError, detect_shape, to_pair
 from storage.validation import optional_text, require_int, to_json
 
-IMPORT_FORMATS = ("auto", "json", "jsonl", "chatml", "alpaca", "sharegpt", "csv")
+IMPORT_FORMATS = ("auto", *FORMATS)  # every export format reads back
 FIXED_SHAPES = {"json": "standard", "jsonl": "standard", "csv": "standard"}
 CSV_COLUMNS = {"standard": ("input", "output"), "alpaca": ("instruction", "output")}
 DEFAULT_SOURCE = "import"
