@@ -60,6 +60,7 @@ def storage_root(settings, tmp_path) -> Path:
     root.mkdir(parents=True)
     settings.FINEFOUNDRY_DATA_DIR = data_dir
     settings.FINEFOUNDRY_STORAGE_ROOT = root
+    settings.FINEFOUNDRY_JOBS_DIR = data_dir / "jobs"
     return root
 
 
