@@ -3,6 +3,9 @@
 The model-group modules are imported here so that Django's admin autodiscovery registers them.
 """
 
+from django.contrib import admin as _admin
+from django_tasks_db.models import DBTaskResult
+
 from storage.admin import (  # noqa: F401
     accounts,
     configs,
@@ -17,8 +20,5 @@ from storage.admin import (  # noqa: F401
 )
 
 # One jobs page (ours, with progress and reports); the task backend's rows are its internals.
-from django.contrib import admin as _admin  # noqa: E402
-from django_tasks_db.models import DBTaskResult  # noqa: E402
-
 if _admin.site.is_registered(DBTaskResult):
     _admin.site.unregister(DBTaskResult)

@@ -1,1 +1,1 @@
-"""Background jobs: Django's Tasks API (storage/jobs/tasks.py), the job kinds (registry.py) and the one task that runs them (runner.py)."""
+"""Background jobs: the Tasks API (tasks.py), job kinds (registry.py, kinds.py), the task running them (runner.py)."""

@@ -10,6 +10,7 @@ resolves it and refuses anything that would leave the jobs folder.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -81,10 +82,8 @@ def record_progress(*, job_id: int, done: int, total: int | None, message: str |
 
 def heartbeat(*, job_id: int) -> None:
     """Say the worker is alive; a busy database only delays it (the next beat tries again)."""
-    try:
+    with contextlib.suppress(DatabaseError):
         Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
-    except DatabaseError:
-        pass
 
 
 def mark_succeeded(*, job_id: int, result: dict, result_file: str = "") -> None:
