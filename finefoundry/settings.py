@@ -85,6 +85,13 @@ INSTALLED_APPS = [
 ]
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Admin merges and dedupes over more pairs than this run as background jobs; smaller ones finish within
+# the request (a merge of 20,000 pairs takes well under a second).
+FINEFOUNDRY_INLINE_MAX_PAIRS = int(os.environ.get("FINEFOUNDRY_INLINE_MAX_PAIRS") or 20_000)
+# More modules defining job kinds (storage/jobs/registry.py), comma-separated.
+FINEFOUNDRY_JOB_KIND_MODULES = tuple(
+    m.strip() for m in os.environ.get("FINEFOUNDRY_JOB_KIND_MODULES", "").split(",") if m.strip()
+)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -13,9 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
+
 from storage.services import jobs as jobs_service
 
-# Modules whose @job_kind functions are the jobs there are; add yours here.
+# Modules whose @job_kind functions are the jobs there are; add yours here. Settings may name more
+# (FINEFOUNDRY_JOB_KIND_MODULES, from the environment variable of that name: comma-separated).
 KIND_MODULES = ("storage.jobs.kinds",)
 # Progress is written at most this often (a job may report every row).
 PROGRESS_EVERY_SECONDS = 1.0
@@ -43,7 +46,7 @@ def job_kind(name: str, *, view_permission: str = "storage.view_scrapesession"):
 
 
 def kinds() -> dict[str, JobKind]:
-    for module in KIND_MODULES:
+    for module in (*KIND_MODULES, *getattr(settings, "FINEFOUNDRY_JOB_KIND_MODULES", ())):
         importlib.import_module(module)
     return _KINDS
 
