@@ -120,9 +120,9 @@ def test_a_download_never_leaves_the_jobs_folder(admin_client, settings, tmp_pat
     outside = tmp_path / "outside.txt"
     outside.write_text("not a job's file")
     job = _finished_export(None)
-    for escape in ("../outside.txt", str(outside), "../../outside.txt", ""):
-        Job.objects.filter(pk=job.pk).update(result_file=escape)
-        assert admin_client.get(download_url(job)).status_code == 404, escape
+    for escaping in ("../outside.txt", str(outside), "../../outside.txt", ""):
+        Job.objects.filter(pk=job.pk).update(result_file=escaping)
+        assert admin_client.get(download_url(job)).status_code == 404, escaping
 
 
 def test_a_job_whose_worker_is_killed_is_found_and_failed_by_doctor(settings):
