@@ -28,7 +28,8 @@ moving its rows into the session it appends to: storage/services/datasets/import
 `stuck-runs` marks the run failed through the run life cycle, with the
 reason in its metadata (`failure_reason`) and logs; `jobs` marks a background job whose worker is gone
 (or silent for 10 minutes) failed, with the reason as its error, and the task backend's row with it;
-`orphan-directories` never deletes: it moves the directory into `<storage root>/.quarantine/`, where the user can look and delete it;
+`orphan-directories` never deletes: it moves the directory into `<storage root>/.quarantine/`,
+where the user can look and delete it;
 `missing-directories` recreates an empty run directory inside the storage root (never outside);
 `orphan-pairs` deletes pairs whose session no longer exists (the desktop app deletes a session
 and relies on foreign keys for its pairs) and unlinks evaluations from missing runs;
