@@ -40,9 +40,12 @@ def progress_html(job: Job):
     """A bar whose width the static JS sets from data attributes (no inline style under the CSP)."""
     total = job.progress_total or 0
     done = job.progress_done or 0
-    if job.status == Job.Status.SUCCEEDED:
-        done, total = max(done, 1), max(done, 1)
-    text = f"{done:,} / {total:,}" if total else (job.message or job.get_status_display())
+    if total:
+        text = f"{done:,} / {total:,}"
+    elif job.status == Job.Status.SUCCEEDED:
+        text = "done"
+    else:
+        text = job.message or job.get_status_display()
     return format_html(
         '<div class="ff-progress" data-job-id="{}" data-job-status="{}" data-done="{}" data-total="{}">'
         '<span class="ff-progress-bar"></span></div> <span class="ff-progress-text">{}</span>',
@@ -54,10 +57,17 @@ def progress_html(job: Job):
     )
 
 
-def result_html(job: Job, user):
+# The counts the jobs list shows in one line; a job's own page shows the whole report.
+SUMMARY_KEYS = ("pairs", "removed")
+
+
+def result_html(job: Job, user, *, compact: bool = False):
     """The report (a link to a session it made, counts), a download link for a file, or the error."""
     if job.status == Job.Status.FAILED:
-        return format_html('<pre class="ff-job-error">{}</pre>', job.error or "failed")
+        error = job.error or "failed"
+        if compact and len(error) > 300:
+            error = error[:300] + "…"
+        return format_html('<pre class="ff-job-error">{}</pre>', error)
     if job.status != Job.Status.SUCCEEDED:
         return job.message or "—"
     parts = []
@@ -78,6 +88,11 @@ def result_html(job: Job, user):
                 job.result_file.rsplit("/", 1)[-1],
             )
         )
+    if compact:
+        summary = ", ".join(f"{report[key]:,} {key}" for key in SUMMARY_KEYS if isinstance(report.get(key), int))
+        if summary:
+            parts.append(format_html('<span class="ff-job-summary">{}</span>', summary))
+        return format_html_join(" · ", "{}", ((part,) for part in parts))
     shown = {k: v for k, v in report.items() if k not in ("session_url",) and not isinstance(v, dict | list)}
     if shown:
         parts.append(
@@ -131,7 +146,7 @@ class JobAdmin(ReadOnlyModelAdmin):
         "status_column",
         "progress_column",
         "duration_column",
-        "result_column",
+        "report_column",
         "requested_by",
         "created_at",
         "started_at",
@@ -183,6 +198,10 @@ class JobAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="result")
     def result_column(self, job: Job):
+        return result_html(job, _viewer.get(None), compact=True)
+
+    @admin.display(description="result")
+    def report_column(self, job: Job):
         return result_html(job, _viewer.get(None))
 
     def get_urls(self):
