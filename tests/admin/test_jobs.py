@@ -229,3 +229,20 @@ def test_a_large_merge_runs_as_a_job_with_the_confirmed_name(admin_client, sessi
     assert job.status == "succeeded", job.error
     merged = ScrapeSession.objects.get(name="Big")
     assert merged.pair_count == 4 and job.result["session_id"] == merged.pk
+
+
+def test_tasks_py_runs_the_worker_beside_the_server_and_stops_it_with_the_server(monkeypatch, session_factory):
+    import tasks
+    from tests.helpers.jobs import worker_env
+
+    monkeypatch.setattr(tasks, "PYTHON", sys.executable)  # this checkout's venv is the test run's interpreter
+    for key, value in worker_env().items():
+        monkeypatch.setenv(key, value)
+    session = session_factory(pairs=3)
+    job = start_job(
+        kind="export", label="by serve's worker", params={"session_ids": [session.pk], "fmt": "csv"}, user=None
+    )
+    with tasks.worker("--no-reload") as process:
+        assert wait_for_job(job.pk).status == "succeeded"
+    assert process.returncode is not None  # stopped with the server
+    assert jobs_service.result_path(Job.objects.get(pk=job.pk)).read_text().count("\n") == 4
