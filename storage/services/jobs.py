@@ -29,6 +29,7 @@ from django.utils import timezone
 from storage.exceptions import StorageError
 from storage.models import Job
 from storage.redaction import redact
+from storage.services import settings as settings_service
 
 # A running job's worker writes a heartbeat this often; doctor calls it dead after STALE_AFTER without one.
 HEARTBEAT_SECONDS = 30
@@ -102,12 +103,21 @@ def describe_error(exc: BaseException) -> str:
         text = str(exc)
     else:
         text = "".join(traceback.format_exception_only(exc)).strip()
-    return redact(text)[:MAX_ERROR_CHARS]
+    return redacted(text)[:MAX_ERROR_CHARS]
+
+
+def redacted(text: str) -> str:
+    """`text` with token-shaped strings and the stored secret settings (whatever their shape) masked."""
+    try:
+        stored = settings_service.secret_values()
+    except DatabaseError:
+        stored = []
+    return redact(text, stored)
 
 
 def mark_failed(*, job_id: int, error: str) -> None:
     Job.objects.filter(pk=job_id).update(
-        status=Job.Status.FAILED, error=redact(error)[:MAX_ERROR_CHARS], finished_at=timezone.now()
+        status=Job.Status.FAILED, error=redacted(error)[:MAX_ERROR_CHARS], finished_at=timezone.now()
     )
 
 

@@ -246,3 +246,16 @@ def test_tasks_py_runs_the_worker_beside_the_server_and_stops_it_with_the_server
         assert wait_for_job(job.pk).status == "succeeded"
     assert process.returncode is not None  # stopped with the server
     assert jobs_service.result_path(Job.objects.get(pk=job.pk)).read_text().count("\n") == 4
+
+
+def test_a_jobs_error_is_stored_with_secrets_masked(admin_client):
+    from storage.services import settings as settings_service
+
+    settings_service.set_setting(key="huggingface.token", value="plain-words-secret-42")
+    job = start_job(kind="export", label="leaky", params={"session_ids": [1], "fmt": "jsonl"}, user=None)
+    message = "upload to hub failed with plain-words-secret-42 and hf_" + "A1b2C3d4E5f6G7h8J9k0"
+    jobs_service.mark_failed(job_id=job.pk, error=message)
+    error = Job.objects.get(pk=job.pk).error
+    assert "plain-words-secret-42" not in error and "A1b2C3d4E5f6G7h8J9k0" not in error
+    assert "upload to hub failed" in error
+    assert "plain-words-secret-42" not in admin_client.get(JOBS).content.decode()
