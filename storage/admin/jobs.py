@@ -89,7 +89,11 @@ def result_html(job: Job, user, *, compact: bool = False):
             )
         )
     if compact:
-        summary = ", ".join(f"{report[key]:,} {key}" for key in SUMMARY_KEYS if isinstance(report.get(key), int))
+        summary = ", ".join(
+            f"{report[key]:,} {key if report[key] != 1 else key.removesuffix('s')}"
+            for key in SUMMARY_KEYS
+            if isinstance(report.get(key), int)
+        )
         if summary:
             parts.append(format_html('<span class="ff-job-summary">{}</span>', summary))
         return format_html_join(" · ", "{}", ((part,) for part in parts))

@@ -91,7 +91,7 @@ class ExportForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(label="File", help_text="JSON, JSONL or CSV, as `manage.py import_pairs` takes.")
+    file = forms.FileField(label="File", help_text="JSON, JSONL or CSV: what manage.py import_pairs takes.")
     fmt = forms.ChoiceField(label="Format", choices=[(fmt, fmt) for fmt in importing.IMPORT_FORMATS], initial="auto")
     source = forms.CharField(required=False, label="Source of the new session", help_text="Default: import")
     name = forms.CharField(required=False, label="Name of the new session")
