@@ -7,6 +7,7 @@ but Python 3.11: it makes .venv, installs the pinned requirements into it, then 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -36,23 +37,47 @@ def prepare() -> None:
     run(PYTHON, "manage.py", "ensure_admin")
 
 
+# The background-jobs worker (django-tasks-db's db_worker). Idle, it looks for a queued job every 2 s in a
+# transaction of a few milliseconds, so the desktop app's writers (5 s busy timeout) never wait on it for long.
+WORKER = ("manage.py", "db_worker", "--no-startup-delay", "--interval", "2")
+
+
+@contextlib.contextmanager
+def worker(*options: str):
+    """Run the jobs worker beside the server; stop it with the server (Ctrl+C reaches both)."""
+    print("+ starting the background-jobs worker:", " ".join(WORKER + options), flush=True)
+    process = subprocess.Popen([str(PYTHON), *WORKER, *options], cwd=ROOT)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 def serve(extra: list[str]) -> None:
-    """Install, migrate, make sure an admin account exists, and serve with gunicorn (several processes)."""
+    """Install, migrate, make sure an admin account exists, and serve with gunicorn (several processes) and a worker."""
     prepare()
     address = (
         extra[0] if extra and not extra[0].startswith("-") else os.environ.get("FINEFOUNDRY_BIND", "127.0.0.1:8000")
     )
     rest = extra[1:] if extra and not extra[0].startswith("-") else extra
     print(f"\nFineFoundry Storage: http://{address}/admin/\n", flush=True)
-    run(PYTHON, "-m", "gunicorn", "-c", ROOT / "finefoundry" / "gunicorn_conf.py", "--bind", address, *rest)
+    with worker("--no-reload"):
+        run(PYTHON, "-m", "gunicorn", "-c", ROOT / "finefoundry" / "gunicorn_conf.py", "--bind", address, *rest)
 
 
 def dev(extra: list[str]) -> None:
-    """Like serve, but Django's single-process development server, reloading on code changes."""
+    """Like serve, but Django's single-process development server (and the worker), reloading on code changes."""
     prepare()
     address = extra[0] if extra and not extra[0].startswith("-") else "127.0.0.1:8000"
     print(f"\nFineFoundry Storage (development server): http://{address}/admin/\n", flush=True)
-    run(PYTHON, "manage.py", "runserver", *(extra or [address]))
+    with worker("--reload"):
+        run(PYTHON, "manage.py", "runserver", *(extra or [address]))
 
 
 def test(extra: list[str]) -> None:

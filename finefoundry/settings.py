@@ -17,6 +17,7 @@ Variables (documented in README.md):
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -75,8 +76,22 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_extensions",
     "csp",
+    # Background jobs: Django's Tasks API (the django-tasks backport on Django 5.2) with its database
+    # backend, so no broker is needed. On Django 6, drop "django_tasks": storage/jobs/tasks.py imports
+    # the built-in django.tasks first.
+    *([] if importlib.util.find_spec("django.tasks") else ["django_tasks"]),
+    "django_tasks_db",
     "storage",
 ]
+
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Admin merges and dedupes over more pairs than this run as background jobs; smaller ones finish within
+# the request (a merge of 20,000 pairs takes well under a second).
+FINEFOUNDRY_INLINE_MAX_PAIRS = int(os.environ.get("FINEFOUNDRY_INLINE_MAX_PAIRS") or 20_000)
+# More modules defining job kinds (storage/jobs/registry.py), comma-separated.
+FINEFOUNDRY_JOB_KIND_MODULES = tuple(
+    m.strip() for m in os.environ.get("FINEFOUNDRY_JOB_KIND_MODULES", "").split(",") if m.strip()
+)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -116,6 +131,12 @@ FINEFOUNDRY_DATA_DIR = FINEFOUNDRY_DB.parent
 FINEFOUNDRY_STORAGE_ROOT = (
     Path(os.environ.get("FINEFOUNDRY_STORAGE_ROOT") or FINEFOUNDRY_DATA_DIR / "training_outputs").expanduser().resolve()
 )
+# Background jobs' files: exports made by a job and uploads waiting to be imported (storage/jobs/).
+FINEFOUNDRY_JOBS_DIR = (
+    Path(os.environ.get("FINEFOUNDRY_JOBS_DIR") or FINEFOUNDRY_DATA_DIR / "jobs").expanduser().resolve()
+)
+# The largest file the admin's import page accepts (bytes); the command line has no such limit.
+FINEFOUNDRY_MAX_UPLOAD_BYTES = int(os.environ.get("FINEFOUNDRY_MAX_UPLOAD_MB") or 2048) * 1024 * 1024
 
 # Memory-mapped reads stay off by default: a map makes every process's resident memory grow with
 # the file (an export of 1,000,000 pairs peaked 200 MB above one of 100,000), while reads go

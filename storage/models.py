@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import FullResultSet
 from django.db import DatabaseError, models, transaction
 from django.db.models import Expression, F, Manager
@@ -204,6 +205,55 @@ class ImportInProgress(models.Model):
 
     def __str__(self) -> str:
         return f"import of {self.path} into session {self.target_session_id or self.session_id}"
+
+
+class Job(models.Model):
+    """A background job started from the admin: what it is, who asked, how far it got, what came of it.
+
+    Ours (storage/jobs/): the task backend's own row (django_tasks_db) knows the task, not its progress or report.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    task_id = models.TextField(blank=True, default="")
+    kind = models.TextField()
+    label = models.TextField()
+    params = models.JSONField(default=dict)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.TextField(choices=Status, default=Status.QUEUED)
+    progress_done = models.BigIntegerField(default=0)
+    progress_total = models.BigIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True, default="")
+    result = models.JSONField(null=True, blank=True)
+    # Relative to settings.FINEFOUNDRY_JOBS_DIR; storage/jobs/files.py resolves it and refuses anything outside.
+    result_file = models.TextField(blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    # The model whose view permission a download needs ("storage.view_scrapesession").
+    view_permission = models.TextField(blank=True, default="")
+    worker_host = models.TextField(blank=True, default="")
+    worker_pid = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "storage_jobs"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status"], name="idx_storage_jobs_status")]
+
+    def __str__(self) -> str:
+        return f"job {self.pk}: {self.label}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
 
 class TrainingRun(models.Model):

@@ -60,6 +60,7 @@ def storage_root(settings, tmp_path) -> Path:
     root.mkdir(parents=True)
     settings.FINEFOUNDRY_DATA_DIR = data_dir
     settings.FINEFOUNDRY_STORAGE_ROOT = root
+    settings.FINEFOUNDRY_JOBS_DIR = data_dir / "jobs"
     return root
 
 
@@ -185,6 +186,19 @@ def site_data(db, session_factory, run_factory):
     # The desktop log handler's ISO format, next to SQLite's default format above.
     with connection.cursor() as cursor:
         cursor.execute("UPDATE app_logs SET timestamp = '2024-12-01T10:00:00.000000' WHERE id = %s", [info.pk])
+    # Background jobs in each state the jobs page shows (rows only: no worker runs them here).
+    from storage.models import Job
+    from storage.services import jobs as jobs_service
+
+    done = Job.objects.create(kind="export", label="Export of session 1 as jsonl", params={"session_ids": [reddit.pk]})
+    relative, path = jobs_service.result_file_for(job_id=done.pk, filename="session-1.jsonl")
+    path.write_text('{"input": "question 0", "output": "answer 0"}\n')
+    jobs_service.mark_succeeded(job_id=done.pk, result={"pairs": 1, "format": "jsonl"}, result_file=relative)
+    failed = Job.objects.create(kind="import", label="Import of broken.jsonl", params={})
+    jobs_service.mark_failed(job_id=failed.pk, error=f"broken.jsonl: record 2 (line 2): a token {hf_token} leaked")
+    Job.objects.create(
+        kind="dedupe", label="Remove duplicates", params={}, status="running", progress_done=3, progress_total=10
+    )
     return SimpleNamespace(
         sessions=[reddit, chan, empty],
         reddit=reddit,

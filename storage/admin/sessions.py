@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db.models.functions import Substr
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -15,15 +16,19 @@ from django.utils.html import format_html, format_html_join
 
 from storage.admin.base import FineFoundryModelAdmin
 from storage.admin.display import PREVIEW_CHARS, PrettyJSONField, preview
+from storage.admin.jobs import job_url
 from storage.admin.pairs import SESSION_PARAM
 from storage.exceptions import StorageError
 from storage.fields import SortableTimestamp
+from storage.jobs.kinds import supports_skip_invalid
+from storage.jobs.runner import start_job
 from storage.models import ScrapedPair, ScrapeSession
+from storage.services import jobs as jobs_service
 from storage.services import pair_edits
 from storage.services import sessions as sessions_service
-from storage.services.datasets import exporting
+from storage.services.datasets import exporting, importing
 from storage.services.dedupe import remove_duplicates
-from storage.services.merge import merge_sessions
+from storage.services.merge import merge_sessions, unique_name
 
 FIRST_PAIRS = 10
 # Every export format is offered for download, in the order of FORMATS.
@@ -55,12 +60,62 @@ def download_action(fmt: str):
     return download
 
 
+EXAMPLE_CHARS = 120
+
+
 class DedupeForm(forms.Form):
     normalize = forms.BooleanField(required=False, label="Ignore case and extra whitespace when comparing pairs")
     across_sessions = forms.BooleanField(
-        required=False, label="Also remove a pair that an earlier selected session already has"
+        required=False, label="Also remove a pair that another selected session already has (the lower pair id is kept)"
     )
-    dry_run = forms.BooleanField(required=False, label="Only count the duplicates; delete nothing")
+
+
+class MergeForm(forms.Form):
+    name = forms.CharField(
+        max_length=200, label="Name of the new session", widget=forms.TextInput(attrs={"class": "vTextField"})
+    )
+    mode = forms.ChoiceField(
+        choices=[
+            ("concatenate", "Concatenate: every pair of the first session, then the second, …"),
+            ("interleave", "Interleave: the first pair of each session, then the second of each, …"),
+        ],
+        widget=forms.RadioSelect,
+        initial="concatenate",
+    )
+
+
+class ExportForm(forms.Form):
+    fmt = forms.ChoiceField(label="Format", choices=[(fmt, exporting.FORMATS[fmt].title) for fmt in DOWNLOAD_FORMATS])
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label="File", help_text="JSON, JSONL or CSV: what manage.py import_pairs takes.")
+    fmt = forms.ChoiceField(label="Format", choices=[(fmt, fmt) for fmt in importing.IMPORT_FORMATS], initial="auto")
+    source = forms.CharField(required=False, label="Source of the new session", help_text="Default: import")
+    name = forms.CharField(required=False, label="Name of the new session")
+    session_id = forms.IntegerField(
+        required=False, min_value=1, label="Or add to session (id)", help_text="Leave empty to make a new session."
+    )
+    skip_invalid = forms.BooleanField(
+        required=False, label="Skip invalid records (import the rest and list each skipped one)"
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not supports_skip_invalid():
+            del self.fields["skip_invalid"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("session_id") and (data.get("source") or data.get("name")):
+            raise forms.ValidationError(
+                "Give either a session to add to, or a source/name for a new session, not both."
+            )
+        return data
+
+
+def session_pairs_total(sessions) -> int:
+    return sum(session.pair_count or 0 for session in sessions)
 
 
 @admin.register(ScrapeSession)
@@ -78,10 +133,11 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
     )
     actions = [
         *(download_action(fmt) for fmt in DOWNLOAD_FORMATS),
-        "merge_concatenate",
-        "merge_interleave",
+        "export_to_file",
+        "merge",
         "remove_duplicates",
     ]
+    change_list_template = "admin/storage/scrapesession/change_list.html"
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "metadata":
@@ -136,6 +192,7 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
 
     def get_urls(self):
         return [
+            path("import/", self.admin_site.admin_view(self.import_view), name="storage_scrapesession_import"),
             path(
                 "<path:object_id>/export/<str:fmt>/",
                 self.admin_site.admin_view(self.export_view),
@@ -174,67 +231,182 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
         for session_id in list(queryset.values_list("pk", flat=True)):
             sessions_service.delete_scrape_session(session_id=session_id)
 
-    def merge(self, request, queryset, mode: str) -> None:
-        ids = sorted(queryset.values_list("pk", flat=True))
-        if len(ids) < 2:
-            self.message_user(request, "Select at least two sessions to merge.", messages.WARNING)
-            return
-        try:
-            merged = merge_sessions(session_ids=ids, mode=mode)
-        except StorageError as exc:
-            self.message_user(request, f"Nothing merged: {exc}", messages.ERROR)
-            return
-        url = reverse("admin:storage_scrapesession_change", args=[merged.pk])
-        self.message_user(
-            request,
-            format_html(
-                'Merged {} sessions ({}) into <a href="{}">{}</a> with {} pairs.',
-                len(ids),
-                mode,
-                url,
-                merged.label,
-                f"{merged.pair_count or 0:,}",
-            ),
-            messages.SUCCESS,
+    def action_page(self, request, template: str, title: str, sessions, **context):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "sessions": sessions,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "select_across": request.POST.get("select_across", "0"),
+            **context,
+        }
+        return TemplateResponse(request, f"admin/storage/scrapesession/{template}", context)
+
+    def started(self, request, job) -> HttpResponseRedirect:
+        self.message_user(request, f"Started in the background: {job.label}. This page follows it.", messages.INFO)
+        return HttpResponseRedirect(job_url(job))
+
+    @admin.action(description="Export to file… (a background job, then a download)", permissions=["view"])
+    def export_to_file(self, request, queryset):
+        sessions = list(queryset.order_by("id").only("id", "name", "source", "pair_count"))
+        form = ExportForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            ids = [s.pk for s in sessions]
+            fmt = form.cleaned_data["fmt"]
+            label = f"Export of session{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))} as {fmt}"
+            return self.started(
+                request,
+                start_job(kind="export", label=label, params={"session_ids": ids, "fmt": fmt}, user=request.user),
+            )
+        return self.action_page(
+            request, "export_to_file.html", "Export to a file", sessions, form=form, action="export_to_file"
         )
 
-    @admin.action(description="Merge selected sessions into a new one (concatenate)", permissions=["add"])
-    def merge_concatenate(self, request, queryset):
-        self.merge(request, queryset, "concatenate")
-
-    @admin.action(description="Merge selected sessions into a new one (interleave)", permissions=["add"])
-    def merge_interleave(self, request, queryset):
-        self.merge(request, queryset, "interleave")
+    @admin.action(description="Merge selected sessions into a new one…", permissions=["add"])
+    def merge(self, request, queryset):
+        """Confirm the sessions (in id order), the new session's name and the mode; then merge (or start a job)."""
+        sessions = list(queryset.order_by("id").only("id", "name", "source", "pair_count"))
+        ids = [s.pk for s in sessions]
+        if len(ids) < 2:
+            self.message_user(request, "Select at least two sessions to merge.", messages.WARNING)
+            return None
+        if "apply" in request.POST:
+            form = MergeForm(request.POST)
+        else:
+            form = MergeForm(initial={"name": unique_name(session_ids=ids), "mode": "concatenate"})
+        if form.is_valid():
+            name, mode = form.cleaned_data["name"], form.cleaned_data["mode"]
+            if session_pairs_total(sessions) > settings.FINEFOUNDRY_INLINE_MAX_PAIRS:
+                params = {"session_ids": ids, "mode": mode, "name": name}
+                return self.started(
+                    request, start_job(kind="merge", label=f"Merge into “{name}”", params=params, user=request.user)
+                )
+            try:
+                merged = merge_sessions(session_ids=ids, mode=mode, name=name)
+            except StorageError as exc:
+                self.message_user(request, f"Nothing merged: {exc}", messages.ERROR)
+                return None
+            url = reverse("admin:storage_scrapesession_change", args=[merged.pk])
+            self.message_user(
+                request,
+                format_html(
+                    'Merged {} sessions ({}) into <a href="{}">{}</a> with {} pairs.',
+                    len(ids),
+                    mode,
+                    url,
+                    merged.label,
+                    f"{merged.pair_count or 0:,}",
+                ),
+                messages.SUCCESS,
+            )
+            return None
+        return self.action_page(
+            request,
+            "merge.html",
+            "Merge sessions",
+            sessions,
+            form=form,
+            action="merge",
+            total=session_pairs_total(sessions),
+            inline_max=settings.FINEFOUNDRY_INLINE_MAX_PAIRS,
+        )
 
     @admin.action(description="Remove duplicate pairs (keep the earliest)…", permissions=["change"])
     def remove_duplicates(self, request, queryset):
-        """Ask how to compare pairs, then remove duplicates and say how many went from each session."""
-        sessions = list(queryset.only("id", "name", "source", "pair_count"))
-        if "apply" in request.POST:
-            form = DedupeForm(request.POST)
-            if form.is_valid():
-                try:
-                    result = remove_duplicates(session_ids=[s.pk for s in sessions], **form.cleaned_data)
-                except StorageError as exc:
-                    self.message_user(request, f"Nothing removed: {exc}", messages.ERROR)
-                    return None
-                labels = {s.pk: s.label for s in sessions}
+        """A dry run first (counts and example pairs), then a button that removes them (in a job when large)."""
+        sessions = list(queryset.order_by("id").only("id", "name", "source", "pair_count"))
+        ids = [s.pk for s in sessions]
+        form = DedupeForm(request.POST if "options" in request.POST else None)
+        options = form.cleaned_data if form.is_valid() else {"normalize": False, "across_sessions": False}
+        labels = {s.pk: s.label for s in sessions}
+        try:
+            if "apply" in request.POST:
+                if session_pairs_total(sessions) > settings.FINEFOUNDRY_INLINE_MAX_PAIRS:
+                    params = {"session_ids": ids, **options}
+                    label = f"Remove duplicates from session{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}"
+                    return self.started(
+                        request, start_job(kind="dedupe", label=label, params=params, user=request.user)
+                    )
+                result = remove_duplicates(session_ids=ids, **options)
                 detail = "; ".join(
                     f"{labels.get(sid, sid)}: {n:,}" for sid, n in sorted(result.per_session.items()) if n
                 )
-                verb = "Would remove" if form.cleaned_data["dry_run"] else "Removed"
-                message = f"{verb} {result.removed:,} duplicate pair(s)" + (f" ({detail})." if detail else ".")
+                message = f"Removed {result.removed:,} duplicate pair(s)" + (f" ({detail})." if detail else ".")
                 self.message_user(request, message, messages.SUCCESS)
                 return None
-        else:
-            form = DedupeForm()
+            preview = remove_duplicates(session_ids=ids, dry_run=True, **options)
+        except StorageError as exc:
+            self.message_user(request, f"Nothing removed: {exc}", messages.ERROR)
+            return None
+        return self.action_page(
+            request,
+            "remove_duplicates.html",
+            "Remove duplicate pairs",
+            sessions,
+            form=form if form.is_bound else DedupeForm(initial=options),
+            action="remove_duplicates",
+            preview=preview,
+            per_session=[(labels.get(sid, sid), n) for sid, n in preview.per_session.items()],
+            examples=self.duplicate_examples(preview.examples),
+            in_background=session_pairs_total(sessions) > settings.FINEFOUNDRY_INLINE_MAX_PAIRS,
+        )
+
+    def duplicate_examples(self, examples: list[tuple[int, int]]) -> list[dict]:
+        ids = {pk for pair in examples for pk in pair}
+        rows = {
+            pk: (session_id, i, o)
+            for pk, session_id, i, o in ScrapedPair.objects.filter(pk__in=ids)
+            .annotate(i=Substr("input_text", 1, EXAMPLE_CHARS + 1), o=Substr("output_text", 1, EXAMPLE_CHARS + 1))
+            .values_list("id", "session_id", "i", "o")
+        }
+        shown = []
+        for kept, duplicate in examples:
+            if kept in rows and duplicate in rows:
+                shown.append(
+                    {
+                        "kept": kept,
+                        "kept_session": rows[kept][0],
+                        "duplicate": duplicate,
+                        "duplicate_session": rows[duplicate][0],
+                        "input": preview(rows[duplicate][1], limit=EXAMPLE_CHARS),
+                        "output": preview(rows[duplicate][2], limit=EXAMPLE_CHARS),
+                    }
+                )
+        return shown
+
+    def import_view(self, request):
+        """Upload a file and import it as a background job; the job's page reports the new session or the error."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            limit = settings.FINEFOUNDRY_MAX_UPLOAD_BYTES
+            if upload.size > limit:
+                form.add_error("file", f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes.")
+            else:
+                try:
+                    saved = jobs_service.save_upload(chunks=upload.chunks(), filename=upload.name, max_bytes=limit)
+                except StorageError as exc:
+                    form.add_error("file", str(exc))
+                else:
+                    params = {
+                        "upload": str(saved),
+                        "filename": upload.name,
+                        "fmt": form.cleaned_data["fmt"],
+                        "source": form.cleaned_data["source"] or None,
+                        "name": form.cleaned_data["name"] or None,
+                        "session_id": form.cleaned_data["session_id"],
+                        "skip_invalid": bool(form.cleaned_data.get("skip_invalid")),
+                    }
+                    job = start_job(kind="import", label=f"Import of {upload.name}", params=params, user=request.user)
+                    return self.started(request, job)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Remove duplicate pairs",
+            "title": "Import pairs from a file",
             "opts": self.model._meta,
-            "sessions": sessions,
             "form": form,
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            "select_across": request.POST.get("select_across", "0"),
+            "limit_mb": settings.FINEFOUNDRY_MAX_UPLOAD_BYTES // (1024 * 1024),
         }
-        return TemplateResponse(request, "admin/storage/scrapesession/remove_duplicates.html", context)
+        return TemplateResponse(request, "admin/storage/scrapesession/import.html", context)

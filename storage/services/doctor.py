@@ -26,8 +26,10 @@ What --fix does, check by check: `integrity` cannot be repaired in place (restor
 `pair-counts` recounts; `imports` rolls back an abandoned import (or completes one that was
 moving its rows into the session it appends to: storage/services/datasets/import_sessions.py);
 `stuck-runs` marks the run failed through the run life cycle, with the
-reason in its metadata (`failure_reason`) and logs; `orphan-directories` never deletes: it moves
-the directory into `<storage root>/.quarantine/`, where the user can look and delete it;
+reason in its metadata (`failure_reason`) and logs; `jobs` marks a background job whose worker is gone
+(or silent for 10 minutes) failed, with the reason as its error, and the task backend's row with it;
+`orphan-directories` never deletes: it moves the directory into `<storage root>/.quarantine/`,
+where the user can look and delete it;
 `missing-directories` recreates an empty run directory inside the storage root (never outside);
 `orphan-pairs` deletes pairs whose session no longer exists (the desktop app deletes a session
 and relies on foreign keys for its pairs) and unlinks evaluations from missing runs;
@@ -54,7 +56,7 @@ from storage.db import files
 from storage.exceptions import StorageError, UnsafePath
 from storage.models import EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
 from storage.search import health as search_index_health
-from storage.services import pair_counts, run_files, runs
+from storage.services import jobs, pair_counts, run_files, runs
 from storage.services.datasets import import_sessions
 from storage.services.run_reports import format_duration
 
@@ -237,6 +239,18 @@ def check_stuck_runs(context: DoctorContext) -> list[Finding]:
     return findings
 
 
+def check_dead_jobs(context: DoctorContext) -> list[Finding]:
+    """Background jobs still 'running' whose worker died (process gone here, or no heartbeat for 10 minutes)."""
+    findings = []
+    for dead in jobs.dead_jobs(now=context.now):
+        finding = Finding(f"job {dead.job.pk} ({dead.job.label}) is running but {dead.reason}")
+        if context.fix:
+            jobs.fail_dead_job(dead)
+            finding.fixed, finding.action = True, "marked failed"
+        findings.append(finding)
+    return findings
+
+
 def _run_directories() -> dict[Path, TrainingRun]:
     directories = {}
     for run in TrainingRun.objects.exclude(storage_path__isnull=True).exclude(storage_path="").order_by("id"):
@@ -374,6 +388,7 @@ CHECKS: tuple[Check, ...] = (
     Check("pair-counts", "Sessions' pair_count matches their pairs", check_pair_counts),
     Check("imports", "No import was left half-written", check_abandoned_imports),
     Check("stuck-runs", "No training run is stuck in running", check_stuck_runs),
+    Check("jobs", "No background job is left running by a dead worker", check_dead_jobs),
     Check("interrupted-deletes", "No run deletion was left half done", check_interrupted_deletes),
     Check("orphan-directories", "Every directory in the storage root belongs to a run", check_orphan_directories),
     Check("missing-directories", "Every run's directory exists", check_missing_directories),

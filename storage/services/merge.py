@@ -9,7 +9,10 @@ The new session records where it came from: source "merge" and metadata
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import connections, transaction
+from django.utils import timezone
 
 from storage.exceptions import InvalidInput
 from storage.models import ScrapeSession
@@ -27,6 +30,21 @@ MAX_NAME_CHARS = 200
 def default_name(sessions: list[ScrapeSession]) -> str:
     name = "Merge of " + " + ".join(session.label for session in sessions)
     return name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 1] + "…"
+
+
+def unique_name(*, session_ids: list[int], now: dt.datetime | None = None) -> str:
+    """A name no session has yet, saying what was merged and when: "Merge of 3, 7 (2026-12-01 13:05)"."""
+    stamp = timezone.localtime(now or timezone.now()).strftime("%Y-%m-%d %H:%M")
+    base = f"Merge of {', '.join(map(str, session_ids))}"
+    if len(base) > MAX_NAME_CHARS - 40:
+        base = base[: MAX_NAME_CHARS - 41] + "…"
+    name = f"{base} ({stamp})"
+    taken = set(ScrapeSession.all_objects.filter(name__startswith=name).values_list("name", flat=True))
+    number = 2
+    candidate = name
+    while candidate in taken:
+        candidate, number = f"{name} #{number}", number + 1
+    return candidate
 
 
 def merge_sessions(*, session_ids: list[int], mode: str = "concatenate", name: str | None = None) -> ScrapeSession:

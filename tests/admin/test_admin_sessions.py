@@ -150,19 +150,26 @@ def test_delete_selected_confirms_with_totals_then_deletes(admin_client, session
 
 
 @pytest.mark.parametrize(
-    ("action", "order"),
-    [("merge_concatenate", ["a0", "a1", "b0", "b1"]), ("merge_interleave", ["a0", "b0", "a1", "b1"])],
+    ("mode", "order"), [("concatenate", ["a0", "a1", "b0", "b1"]), ("interleave", ["a0", "b0", "a1", "b1"])]
 )
-def test_merge_actions_make_a_new_session_that_records_its_sources(admin_client, session_factory, action, order):
+def test_merge_asks_for_a_name_and_mode_then_makes_a_session_that_records_its_sources(
+    admin_client, session_factory, mode, order
+):
     first = session_factory(source="reddit")
     second = session_factory(source="4chan")
     sessions_service.add_scraped_pairs(session_id=first.pk, pairs=[{"input": f"a{i}", "output": "x"} for i in range(2)])
     sessions_service.add_scraped_pairs(
         session_id=second.pk, pairs=[{"input": f"b{i}", "output": "y"} for i in range(2)]
     )
-    response = run_action(admin_client, action, [first, second])
+    confirm = run_action(admin_client, "merge", [second, first])
+    assert confirm.status_code == 200
+    assert ScrapeSession.objects.count() == 2  # nothing merged before the confirmation
+    default_name = confirm.context["form"].initial["name"]
+    assert default_name.startswith(f"Merge of {first.pk}, {second.pk} (")
+    response = run_action(admin_client, "merge", [first, second], apply="yes", name="My merge", mode=mode)
     assert response.status_code == 302
     merged = ScrapeSession.objects.exclude(pk__in=[first.pk, second.pk]).get()
+    assert merged.name == "My merge"
     assert merged.pair_count == 4
     assert merged.metadata["merged_from"] == [first.pk, second.pk]
     inputs = list(ScrapedPair.objects.filter(session=merged).order_by("id").values_list("input_text", flat=True))
@@ -171,34 +178,60 @@ def test_merge_actions_make_a_new_session_that_records_its_sources(admin_client,
     assert "Merged 2 sessions" in message and change_url(merged) in message
 
 
+def test_two_merges_of_the_same_sessions_get_different_default_names(admin_client, session_factory):
+    first, second = session_factory(pairs=1), session_factory(pairs=1)
+    names = []
+    for _ in range(2):
+        confirm = run_action(admin_client, "merge", [first, second])
+        names.append(confirm.context["form"].initial["name"])
+        run_action(admin_client, "merge", [first, second], apply="yes", name=names[-1], mode="concatenate")
+    assert names[0] != names[1]
+    assert set(ScrapeSession.objects.exclude(pk__in=[first.pk, second.pk]).values_list("name", flat=True)) == set(names)
+
+
 def test_merge_needs_two_sessions(admin_client, session_factory):
     only = session_factory(pairs=2)
-    response = run_action(admin_client, "merge_concatenate", [only])
+    response = run_action(admin_client, "merge", [only])
     assert response.status_code == 302
     assert ScrapeSession.objects.count() == 1
     messages = [str(m) for m in admin_client.get(CHANGELIST).context["messages"]]
     assert messages == ["Select at least two sessions to merge."]
 
 
-def test_remove_duplicates_asks_how_then_reports_what_went(admin_client, session_factory):
+def test_remove_duplicates_shows_a_dry_run_with_examples_then_removes_on_apply(admin_client, session_factory):
     session = session_factory(source="reddit")
     pairs = [{"input": "Q", "output": "A"}, {"input": "q ", "output": "a"}, {"input": "Q", "output": "A"}]
     sessions_service.add_scraped_pairs(session_id=session.pk, pairs=pairs)
-    form = run_action(admin_client, "remove_duplicates", [session])
-    assert form.status_code == 200
-    assert b"Ignore case" in form.content
-
-    dry = run_action(admin_client, "remove_duplicates", [session], apply="yes", normalize="on", dry_run="on")
-    assert dry.status_code == 302
+    first_id, second_id, third_id = (
+        ScrapedPair.objects.filter(session=session).order_by("id").values_list("pk", flat=True)
+    )
+    dry = run_action(admin_client, "remove_duplicates", [session])
+    assert dry.status_code == 200
+    page = dry.content.decode()
+    assert "Dry run: nothing has been deleted yet" in page and "lowest pair id" in page
+    assert dry.context["examples"][0]["kept"] == first_id and dry.context["examples"][0]["duplicate"] == third_id
     assert ScrapedPair.objects.filter(session=session).count() == 3
-    done = run_action(admin_client, "remove_duplicates", [session], apply="yes")
+
+    normalized = run_action(admin_client, "remove_duplicates", [session], options="yes", normalize="on", preview="1")
+    assert normalized.context["preview"].removed == 2
+    assert [e["duplicate"] for e in normalized.context["examples"]] == [second_id, third_id]
+    assert ScrapedPair.objects.filter(session=session).count() == 3
+
+    done = run_action(admin_client, "remove_duplicates", [session], options="yes", apply="yes")
     assert done.status_code == 302
     session.refresh_from_db()
     assert session.pair_count == ScrapedPair.objects.filter(session=session).count() == 2
     # The earliest copy is the one kept.
-    assert ScrapedPair.objects.filter(session=session, input_text="Q").get().pk == min(
-        ScrapedPair.objects.filter(session=session).values_list("pk", flat=True)
-    )
-    messages = [str(m) for m in admin_client.get(CHANGELIST).context["messages"]]
-    assert messages[0].startswith("Would remove 2 duplicate pair(s)")
-    assert messages[1].startswith("Removed 1 duplicate pair(s)")
+    assert ScrapedPair.objects.filter(session=session, input_text="Q").get().pk == first_id
+    (message,) = [str(m) for m in admin_client.get(CHANGELIST).context["messages"]]
+    assert message.startswith("Removed 1 duplicate pair(s)")
+
+
+def test_dedupe_across_sessions_keeps_the_lower_pair_id_whatever_the_order(admin_client, session_factory):
+    older, newer = session_factory(source="reddit"), session_factory(source="4chan")
+    sessions_service.add_scraped_pairs(session_id=newer.pk, pairs=[{"input": "Q", "output": "A"}])
+    sessions_service.add_scraped_pairs(session_id=older.pk, pairs=[{"input": "Q", "output": "A"}])
+    kept = ScrapedPair.objects.get(session=newer).pk  # stored first, though its session is newer
+    dry = run_action(admin_client, "remove_duplicates", [older, newer], options="yes", across_sessions="on")
+    (example,) = dry.context["examples"]
+    assert (example["kept"], example["kept_session"], example["duplicate_session"]) == (kept, newer.pk, older.pk)

@@ -203,3 +203,101 @@ def test_the_admin_works_under_its_content_security_policy(browser, live_server,
     )
     assert browser.execute_script("return window.ffInline === undefined")
     assert wait_for(lambda: csp_violations(browser), what="the reported violation")
+
+
+def test_an_import_uploaded_in_the_browser_runs_as_a_job_and_links_its_session(
+    browser, live_server, site_data, django_user_model, tmp_path
+):
+    """Upload a JSONL on the import page, watch the job page refresh itself to done, open the new session."""
+    from selenium.webdriver.common.by import By
+
+    from tests.helpers.jobs import start_worker, stop_worker
+
+    django_user_model.objects.create_superuser("admin", "admin@example.org", "correct horse")
+    base = live_server.url
+    browser.get(f"{base}/admin/")
+    find(browser, "#id_username").send_keys("admin")
+    find(browser, "#id_password").send_keys("correct horse")
+    find(browser, "input[type=submit]").click()
+    find(browser, "#content")
+
+    scrape = tmp_path / "fresh-scrape.jsonl"
+    scrape.write_text(
+        "".join(json.dumps({"input": f"new question {i}", "output": f"new answer {i}"}) + "\n" for i in range(30))
+    )
+    worker = start_worker()
+    try:
+        browser.get(base + reverse("admin:storage_scrapesession_changelist"))
+        find(browser, "a.ff-import-link").click()
+        find(browser, "#id_file").send_keys(str(scrape))
+        find(browser, "#id_name").send_keys("Uploaded in the browser")
+        screenshot(browser, "import-page.png")
+        find(browser, "input[type=submit].default").click()
+
+        # The job's page: it refreshes itself (static JS polling the status endpoint) until the job is done.
+        link = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "a.ff-job-session"), what="the finished job")[0]
+        assert "Succeeded" in find(browser, ".ff-job-state").text
+        bar = find(browser, ".ff-progress .ff-progress-bar")
+        assert bar.size["width"] > 0
+        screenshot(browser, "job-page.png")
+        link.click()
+        assert find(browser, "#id_name").get_attribute("value") == "Uploaded in the browser"
+        assert "new question 0" in find(browser, ".field-first_pairs").text
+
+        browser.get(base + reverse("admin:storage_job_changelist"))
+        find(browser, "#result_list")
+        screenshot(browser, "jobs-list.png")
+        assert csp_violations(browser) == []
+    finally:
+        stop_worker(worker)
+
+
+def run_session_action(browser, base: str, action: str, sessions) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+
+    browser.get(base + reverse("admin:storage_scrapesession_changelist"))
+    for session in sessions:
+        find(browser, f"input.action-select[value='{session.pk}']").click()
+    Select(browser.find_element(By.NAME, "action")).select_by_value(action)
+    find(browser, "button[name=index], .actions button").click()
+
+
+def test_merge_and_dedupe_confirm_in_the_browser(browser, live_server, site_data, django_user_model):
+    """Merge asks for a name (a unique default) and the mode; dedupe shows a dry run with examples first."""
+    from selenium.webdriver.common.by import By
+
+    from storage.models import ScrapeSession
+    from storage.services import sessions as sessions_service
+
+    django_user_model.objects.create_superuser("admin", "admin@example.org", "correct horse")
+    base = live_server.url
+    browser.get(f"{base}/admin/")
+    find(browser, "#id_username").send_keys("admin")
+    find(browser, "#id_password").send_keys("correct horse")
+    find(browser, "input[type=submit]").click()
+    find(browser, "#content")
+
+    run_session_action(browser, base, "merge", [site_data.reddit, site_data.chan])
+    name = find(browser, "#id_name")
+    assert name.get_attribute("value").startswith(f"Merge of {min(site_data.reddit.pk, site_data.chan.pk)}, ")
+    screenshot(browser, "merge-confirm.png")
+    name.clear()
+    name.send_keys("Reddit and 4chan")
+    browser.find_element(By.CSS_SELECTOR, "input[value=interleave]").click()
+    find(browser, "input[type=submit][value=Merge]").click()
+    assert "Merged 2 sessions (interleave)" in find(browser, "ul.messagelist li").text
+    merged = ScrapeSession.objects.get(name="Reddit and 4chan")
+
+    sessions_service.add_scraped_pairs(session_id=merged.pk, pairs=[{"input": "question 0", "output": "answer 0"}])
+    run_session_action(browser, base, "remove_duplicates", [merged])
+    assert "nothing has been deleted yet" in find(browser, "h2.ff-dry-run").text
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.ff-examples tbody tr")
+    assert rows and "question 0" in rows[0].text
+    screenshot(browser, "dedupe-dry-run.png")
+    button = find(browser, "input[name=apply]")
+    count = button.get_attribute("value").split()[1]  # "Remove N duplicate pair(s)"
+    total = ScrapeSession.objects.get(pk=merged.pk).pair_count
+    button.click()
+    assert find(browser, "ul.messagelist li").text.startswith(f"Removed {count} duplicate pair(s)")
+    assert ScrapeSession.objects.get(pk=merged.pk).pair_count == total - int(count)

@@ -8,6 +8,7 @@ from storage.models import (
     AppLog,
     AppState,
     EvaluationRun,
+    Job,
     ScrapedPair,
     ScrapeSession,
     Setting,
@@ -15,11 +16,11 @@ from storage.models import (
     TrainingRun,
 )
 
-MODELS = [ScrapeSession, ScrapedPair, TrainingRun, EvaluationRun, TrainingConfig, Setting, AppLog, AppState]
+MODELS = [ScrapeSession, ScrapedPair, TrainingRun, EvaluationRun, TrainingConfig, Setting, AppLog, AppState, Job]
 
 
 # Records FineFoundry writes, not people: they can be viewed and deleted but not added.
-READ_ONLY = {EvaluationRun, AppLog}
+READ_ONLY = {EvaluationRun, AppLog, Job}
 
 
 def admin_url(model, page: str, *args) -> str:
