@@ -13,8 +13,8 @@ Kinds:
 - `phone`: `+` and a country code with 7-15 digits in groups; North American numbers `(415) 555-0132`,
   `415-555-0132`, `415.555.0132`, `415 555 0132` (area code and exchange start with 2-9); national numbers
   starting with 0 in groups (`020 7946 0958`). Bare runs of digits are not phones (ids, timestamps).
-- `ip`: IPv4 (four octets ≤ 255) unless it reads as a version (`v1.2.3.4`, `version 1.2.3.4`, `==1.2.3.4`, `section 1.2.3.4`,
-  a fifth part `1.2.3.4.5`); IPv6 checked by `ipaddress` with at least two groups and a digit
+- `ip`: IPv4 (four octets ≤ 255) unless it reads as a version (`v1.2.3.4`, `version 1.2.3.4`, `==1.2.3.4`,
+  `section 1.2.3.4`, a fifth part `1.2.3.4.5`); IPv6 checked by `ipaddress` with at least two groups and a digit
   (so `std::vector` and `12:30:45` are not addresses).
 - `credit_card`: 13-19 digits, optionally in groups split by single spaces or dashes, passing the Luhn check
   and starting like a card scheme of that length (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay):
