@@ -21,6 +21,7 @@ MODES = ("concatenate", "interleave")
 ORDER_TABLE = "merge_pair_order"
 COPY_COLUMNS = "input_text, output_text, source_url, metadata_json"
 MAX_NAME_CHARS = 200
+COPY_BATCH = 10_000
 
 
 def default_name(sessions: list[ScrapeSession]) -> str:
@@ -52,11 +53,7 @@ def merge_sessions(*, session_ids: list[int], mode: str = "concatenate", name: s
                 copy_concatenated(cursor, merged.pk, ids)
             else:
                 copy_interleaved(cursor, merged.pk, ids)
-            cursor.execute(
-                "UPDATE scrape_sessions SET pair_count = (SELECT count(*) FROM scraped_pairs WHERE session_id = %s)"
-                " WHERE id = %s",
-                [merged.pk, merged.pk],
-            )
+            recount_pairs(cursor, merged.pk)
         merged.refresh_from_db(fields=["pair_count"])
         # The copies are new pairs for the search index; index them without holding up the caller.
         search_index.index_in_background()
@@ -88,6 +85,34 @@ def copy_interleaved(cursor, target_id: int, ids: list[int]) -> None:
         ") ranked",
         [*rank_params, *ids],
     )
+    copy_in_order(cursor, target_id)
+
+
+def recount_pairs(cursor, session_id: int) -> None:
+    """Set a new session's pair_count from its pairs (inside the transaction that copied them)."""
+    cursor.execute(
+        "UPDATE scrape_sessions SET pair_count = (SELECT count(*) FROM scraped_pairs WHERE session_id = %s)"
+        " WHERE id = %s",
+        [session_id, session_id],
+    )
+
+
+def copy_pairs_by_id(cursor, target_id: int, pair_ids: list[int]) -> None:
+    """Copy the pairs `pair_ids` into session `target_id`, in that order, and set its pair_count."""
+    cursor.execute(f"DROP TABLE IF EXISTS {ORDER_TABLE}")
+    cursor.execute(f"CREATE TEMPORARY TABLE {ORDER_TABLE} (position integer PRIMARY KEY, pair_id bigint NOT NULL)")
+    for start in range(0, len(pair_ids), COPY_BATCH):
+        batch = pair_ids[start : start + COPY_BATCH]
+        cursor.executemany(
+            f"INSERT INTO {ORDER_TABLE} (position, pair_id) VALUES (%s, %s)",
+            [(start + offset, pair_id) for offset, pair_id in enumerate(batch)],
+        )
+    copy_in_order(cursor, target_id)
+    recount_pairs(cursor, target_id)
+
+
+def copy_in_order(cursor, target_id: int) -> None:
+    """Copy the pairs listed in ORDER_TABLE into `target_id` in its order, then drop it."""
     cursor.execute(
         f"INSERT INTO scraped_pairs (session_id, {COPY_COLUMNS})"
         f" SELECT %s, {', '.join('p.' + c for c in COPY_COLUMNS.split(', '))}"
