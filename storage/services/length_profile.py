@@ -272,6 +272,7 @@ def sessions_without_long_pairs(
     max_tokens: int,
     tokenizer_path: str | os.PathLike | None = None,
     name: str | None = None,
+    progress: Progress | None = None,
 ) -> ScrapeSession:
     """A new session with the pairs of `session_id` whose input + output tokens are at most `max_tokens`."""
     require_int(session_id, name="session id", minimum=1)
@@ -287,6 +288,8 @@ def sessions_without_long_pairs(
                 kept.append(pair_id)
             else:
                 removed += 1
+        if progress is not None:
+            progress(len(kept) + removed, source.pair_count or len(kept) + removed)
     with transaction.atomic():
         derived = ScrapeSession.objects.create(
             source=source.source,
