@@ -13,6 +13,7 @@ Variables (documented in README.md):
   DJANGO_HTTPS              "1" when served through a TLS proxy: secure cookies, HTTPS redirect, HSTS
   DJANGO_HSTS_SECONDS       HSTS max-age with DJANGO_HTTPS (default 31536000; 0 turns HSTS off)
   FINEFOUNDRY_SQLITE_MMAP_MB  SQLite memory-mapped I/O per connection, in MB (default 0: off)
+  FINEFOUNDRY_TOKENIZER     a tokenizer.json the admin's length profile counts tokens with (unset: an estimate)
 """
 
 from __future__ import annotations
@@ -179,6 +180,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 # "auto": pair search uses the SQLite FTS5 index when there is one; "like": always plain icontains.
 FINEFOUNDRY_SEARCH_BACKEND = os.environ.get("FINEFOUNDRY_SEARCH_BACKEND", "auto").strip().lower()
+
+# The admin's length profile counts tokens exactly with this local tokenizer.json; unset, it estimates.
+FINEFOUNDRY_TOKENIZER = os.environ.get("FINEFOUNDRY_TOKENIZER") or None
 
 # --- Auth ---------------------------------------------------------------------------------
 

@@ -26,6 +26,37 @@ MIN_SECRET_LENGTH = 8
 # Never match an already masked value again.
 _VALUE = r"""(?!\[REDACTED\])[^\s"'&,;}\]]+"""
 
+# Secrets recognisable by their shape alone: (name, lower-case triggers, pattern). Group 1 is the
+# prefix that masking keeps; the whole match is the secret (storage.sensitive_text reports it so).
+TOKEN_SHAPES: list[tuple[str, tuple[str, ...], re.Pattern[str]]] = [
+    ("Hugging Face token", ("hf_",), re.compile(r"\b(hf_)[A-Za-z0-9]{16,}")),
+    ("RunPod key", ("rpa_",), re.compile(r"\b(rpa_)[A-Za-z0-9]{16,}")),
+    (
+        "GitHub token",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        re.compile(r"\b(gh[pousr]_|github_pat_)[A-Za-z0-9_]{20,}"),
+    ),
+    # OpenAI (sk-..., sk-proj-...) and Anthropic-style (sk-ant-...) keys.
+    ("API key (sk-)", ("sk-",), re.compile(r"\b(sk-)[A-Za-z0-9_-]{16,}")),
+    # AWS access key ids: AKIA (long-term) or ASIA (temporary), then 16 upper-case letters or digits.
+    ("AWS access key id", ("akia", "asia"), re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b")),
+    # An AWS secret access key is 40 base64 characters with no shape of its own: only when named.
+    (
+        "AWS secret access key",
+        ("secret_access_key", "secretaccesskey"),
+        re.compile(r"""(?i)((?:aws_?)?secret_?access_?key["']?\s*[:=]\s*["']?)[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"""),
+    ),
+    # -----BEGIN RSA PRIVATE KEY----- ... -----END RSA PRIVATE KEY----- (or to the end of a cut-off text).
+    (
+        "private key block",
+        ("private key-----",),
+        re.compile(
+            r"(-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----)"
+            r"(?:(?!-----BEGIN )[\s\S])*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\Z)"
+        ),
+    ),
+]
+
 # (triggers, pattern, replacement): a pattern runs only when the lower-cased text contains one of
 # its triggers, which keeps ordinary messages cheap. Named values go first; group 1 is kept.
 TOKEN_PATTERNS: list[tuple[tuple[str, ...], re.Pattern[str], str]] = [
@@ -55,15 +86,8 @@ TOKEN_PATTERNS: list[tuple[tuple[str, ...], re.Pattern[str], str]] = [
     ),
     # https://user:password@host
     (("@",), re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)(?!\[REDACTED\])[^/\s@]+@"), rf"\1{REDACTED}@"),
-    # Hugging Face, RunPod, GitHub tokens and OpenAI/Anthropic-style keys, wherever they appear.
-    (("hf_",), re.compile(r"\b(hf_)[A-Za-z0-9]{16,}"), rf"\1{REDACTED}"),
-    (("rpa_",), re.compile(r"\b(rpa_)[A-Za-z0-9]{16,}"), rf"\1{REDACTED}"),
-    (
-        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-        re.compile(r"\b(gh[pousr]_|github_pat_)[A-Za-z0-9_]{20,}"),
-        rf"\1{REDACTED}",
-    ),
-    (("sk-",), re.compile(r"\b(sk-)[A-Za-z0-9_-]{16,}"), rf"\1{REDACTED}"),
+    # Token-shaped secrets (TOKEN_SHAPES above), wherever they appear.
+    *((triggers, pattern, rf"\1{REDACTED}") for _, triggers, pattern in TOKEN_SHAPES),
 ]
 
 # The settings FineFoundry itself keeps credentials in.
@@ -111,7 +135,8 @@ def remember_secrets(values: Iterable[str]) -> None:
 
 
 @functools.lru_cache(maxsize=16)
-def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str]:
+def secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern matching any of `secrets` (already passed through usable_secrets(): longest first)."""
     return re.compile("|".join(re.escape(secret) for secret in secrets))
 
 
@@ -123,7 +148,7 @@ def redact(text: str, secrets: Iterable[str] | None = None) -> str:
 def may_need_masking(texts: list[str], secrets: tuple[str, ...]) -> bool:
     """Whether any of `texts` could hold something to mask (one pass over them all)."""
     joined = "\n".join(texts)
-    if secrets and _secrets_pattern(secrets).search(joined):
+    if secrets and secrets_pattern(secrets).search(joined):
         return True
     lowered = joined.lower()
     return any(trigger in lowered for trigger in _ALL_TRIGGERS)
@@ -134,7 +159,7 @@ def mask(text: str, secrets: tuple[str, ...]) -> str:
     if not text:
         return text
     if secrets:
-        text = _secrets_pattern(secrets).sub(REDACTED, text)
+        text = secrets_pattern(secrets).sub(REDACTED, text)
     lowered = text.lower()
     # Plain substring tests are many times faster than one big case-insensitive regex.
     for trigger in _ALL_TRIGGERS:

@@ -211,3 +211,13 @@ def site_data(db, session_factory, run_factory):
         hf_token=hf_token,
         runpod_key=runpod_key,
     )
+
+
+@pytest.fixture(scope="session")
+def hf_datasets(tmp_path_factory):
+    """Hugging Face `datasets`, offline, with a cache of its own (exports must load with it)."""
+    home = tmp_path_factory.mktemp("hf")
+    os.environ.update(HF_HOME=str(home), HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1")
+    datasets = pytest.importorskip("datasets")
+    datasets.disable_progress_bars()
+    return datasets

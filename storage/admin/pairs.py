@@ -11,7 +11,7 @@ from django.db.models import Sum
 from django.db.models.functions import Substr
 from django.urls import reverse
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
 from storage.admin.base import CHECKBOX_HTML, FineFoundryModelAdmin, OfferedFiltersChangeList
@@ -20,6 +20,7 @@ from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession
 from storage.search.queries import search_queryset
 from storage.services import pair_edits
+from storage.services.scan import scan_pair
 from storage.services.sessions import check_pair_text
 
 SESSION_PARAM = "session__id__exact"
@@ -159,12 +160,29 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
     search_help_text = "Full-text search in inputs and outputs."
     show_full_result_count = False
     autocomplete_fields = ("session",)
-    readonly_fields = ("created_at",)
-    fields = ("session", "input_text", "output_text", "source_url", "metadata", "created_at")
+    readonly_fields = ("created_at", "findings")
+    fields = ("session", "input_text", "output_text", "source_url", "metadata", "created_at", "findings")
     form = ScrapedPairForm
 
     def get_changelist(self, request, **kwargs):
         return PairChangeList
+
+    @admin.display(description="safe to publish?")
+    def findings(self, pair: ScrapedPair):
+        """What the scan finds in this pair as it is stored now, masked."""
+        if pair.pk is None:
+            return "—"
+        found = scan_pair(pair=pair)
+        if not found:
+            return "Nothing found (no e-mail address, phone number, IP address, card number or secret)."
+        return format_html(
+            '<ul class="ff-findings">{}</ul>',
+            format_html_join(
+                "",
+                "<li>{} in {} (characters {}–{}): <code>{}</code></li>",
+                ((f.kind, f.side, f.start, f.end, excerpt) for f, excerpt in found),
+            ),
+        )
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "metadata":

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from storage.admin import curation
 from storage.admin.base import FineFoundryModelAdmin
 from storage.admin.display import PREVIEW_CHARS, PrettyJSONField, preview
 from storage.admin.jobs import job_url
@@ -35,12 +36,16 @@ FIRST_PAIRS = 10
 DOWNLOAD_FORMATS = tuple(exporting.FORMATS)
 
 
-def stream_export(session_ids: list[int], fmt: str) -> StreamingHttpResponse:
+def stream_export(
+    session_ids: list[int], fmt: str, *, redact: bool = False, drop_flagged: bool = False
+) -> StreamingHttpResponse:
     """A download of the sessions' pairs, produced chunk by chunk as the browser reads it."""
     export_format = exporting.export_format(fmt)
-    chunks = exporting.iter_export_chunks(session_ids=session_ids, fmt=fmt)
+    chunks = exporting.iter_export_chunks(session_ids=session_ids, fmt=fmt, redact=redact, drop_flagged=drop_flagged)
     response = StreamingHttpResponse(chunks, content_type=f"{export_format.content_type}; charset=utf-8")
     filename = exporting.default_filename(session_ids, fmt)
+    if redact or drop_flagged:
+        filename = filename.replace(".", ".redacted." if redact else ".unflagged.", 1)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -125,10 +130,10 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
     list_filter = ("source", "dataset_format", ("created_at", admin.DateFieldListFilter))
     search_fields = ("name", "source", "source_details")
     search_help_text = "Search names, sources and source details."
-    readonly_fields = ("pair_count", "created_at", "pairs_link", "download_links", "first_pairs")
+    readonly_fields = ("pair_count", "created_at", "pairs_link", "curation_links", "download_links", "first_pairs")
     fieldsets = (
         (None, {"fields": ("name", "source", "source_details", "dataset_format")}),
-        ("Pairs", {"fields": ("pair_count", "pairs_link", "download_links", "first_pairs")}),
+        ("Pairs", {"fields": ("pair_count", "pairs_link", "curation_links", "download_links", "first_pairs")}),
         ("Metadata", {"fields": ("metadata", "created_at")}),
     )
     actions = [
@@ -165,6 +170,17 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
         url = reverse("admin:storage_scrapedpair_changelist") + f"?{SESSION_PARAM}={session.pk}"
         return format_html('<a class="button" href="{}">Browse this session\'s pairs →</a>', url)
 
+    @admin.display(description="curate")
+    def curation_links(self, session: ScrapeSession):
+        if session.pk is None:
+            return "—"
+        return format_html(
+            '<a class="button" href="{}">Safe to publish? Scan for personal data and secrets</a> '
+            '<a class="button" href="{}">Length profile</a>',
+            reverse("admin:storage_scrapesession_scan", args=[session.pk]),
+            reverse("admin:storage_scrapesession_profile", args=[session.pk]),
+        )
+
     @admin.display(description="download")
     def download_links(self, session: ScrapeSession):
         if session.pk is None:
@@ -198,8 +214,24 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
                 self.admin_site.admin_view(self.export_view),
                 name="storage_scrapesession_export",
             ),
+            path(
+                "<path:object_id>/scan/",
+                self.admin_site.admin_view(self.scan_view),
+                name="storage_scrapesession_scan",
+            ),
+            path(
+                "<path:object_id>/profile/",
+                self.admin_site.admin_view(self.profile_view),
+                name="storage_scrapesession_profile",
+            ),
             *super().get_urls(),
         ]
+
+    def scan_view(self, request, object_id: str):
+        return curation.scan_view(self, request, object_id, formats=DOWNLOAD_FORMATS, titles=FORMAT_TITLES)
+
+    def profile_view(self, request, object_id: str):
+        return curation.profile_view(self, request, object_id)
 
     def export_view(self, request, object_id: str, fmt: str):
         session = self.get_object(request, object_id)
@@ -208,7 +240,9 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
         if not self.has_view_permission(request, session):
             raise PermissionDenied
         try:
-            return stream_export([session.pk], fmt)
+            return stream_export(
+                [session.pk], fmt, redact="redact" in request.GET, drop_flagged="drop_flagged" in request.GET
+            )
         except StorageError as exc:
             raise Http404(str(exc)) from exc
 

@@ -25,6 +25,7 @@ MODES = ("concatenate", "interleave")
 ORDER_TABLE = "merge_pair_order"
 COPY_COLUMNS = "input_text, output_text, source_url, metadata_json"
 MAX_NAME_CHARS = 200
+COPY_BATCH = 10_000
 
 
 def default_name(sessions: list[ScrapeSession]) -> str:
@@ -103,6 +104,25 @@ def copy_interleaved(cursor, target_id: int, ids: list[int]) -> None:
         ") ranked",
         [*rank_params, *ids],
     )
+    copy_in_order(cursor, target_id)
+
+
+def copy_pairs_by_id(cursor, target_id: int, pair_ids: list[int]) -> None:
+    """Copy the pairs `pair_ids` into session `target_id`, in that order, and set its pair_count."""
+    cursor.execute(f"DROP TABLE IF EXISTS {ORDER_TABLE}")
+    cursor.execute(f"CREATE TEMPORARY TABLE {ORDER_TABLE} (position integer PRIMARY KEY, pair_id bigint NOT NULL)")
+    for start in range(0, len(pair_ids), COPY_BATCH):
+        batch = pair_ids[start : start + COPY_BATCH]
+        cursor.executemany(
+            f"INSERT INTO {ORDER_TABLE} (position, pair_id) VALUES (%s, %s)",
+            [(start + offset, pair_id) for offset, pair_id in enumerate(batch)],
+        )
+    copy_in_order(cursor, target_id)
+    recount_pairs([target_id])
+
+
+def copy_in_order(cursor, target_id: int) -> None:
+    """Copy the pairs listed in ORDER_TABLE into `target_id` in its order, then drop it."""
     cursor.execute(
         f"INSERT INTO scraped_pairs (session_id, {COPY_COLUMNS})"
         f" SELECT %s, {', '.join('p.' + c for c in COPY_COLUMNS.split(', '))}"

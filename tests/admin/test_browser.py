@@ -301,3 +301,58 @@ def test_merge_and_dedupe_confirm_in_the_browser(browser, live_server, site_data
     button.click()
     assert find(browser, "ul.messagelist li").text.startswith(f"Removed {count} duplicate pair(s)")
     assert ScrapeSession.objects.get(pk=merged.pk).pair_count == total - int(count)
+
+
+def test_curation_pages_scan_profile_and_a_new_session(browser, live_server, session_factory, django_user_model):
+    """Scan a session, download it redacted, profile its lengths and make a session without the long pairs."""
+    from selenium.webdriver.common.by import By
+
+    from storage.models import ScrapeSession
+    from storage.services.sessions import add_scraped_pairs
+
+    shots = Path(os.environ.get("FINEFOUNDRY_SCAN_SHOTS", "/tmp/shots-scan"))
+    shots.mkdir(parents=True, exist_ok=True)
+    session = session_factory(source="reddit", name="scraped threads")
+    add_scraped_pairs(
+        session_id=session.pk,
+        pairs=[
+            {"input": "Contact me at jane.doe@example.com or +1 415 555 0132", "output": "Will do."},
+            {"input": "My key is hf_AbCdEfGhIjKlMnOpQrStUv12, is that bad?", "output": "Yes, revoke it now."},
+            {"input": "Server 192.168.10.4 refuses ssh", "output": "Check the firewall. " * 60},
+            *({"input": f"Question {i} about LoRA ranks", "output": f"Answer {i}: try r=16."} for i in range(20)),
+        ],
+    )
+    django_user_model.objects.create_superuser("admin", "admin@example.org", "correct horse")
+    base = live_server.url
+    browser.get(f"{base}/admin/")
+    find(browser, "#id_username").send_keys("admin")
+    find(browser, "#id_password").send_keys("correct horse")
+    find(browser, "input[type=submit]").click()
+    find(browser, "#content")
+
+    browser.get(base + reverse("admin:storage_scrapesession_change", args=[session.pk]))
+    browser.find_element(By.PARTIAL_LINK_TEXT, "Safe to publish?").click()
+    table = find(browser, "table.ff-scan-counts")
+    assert "hf_AbCd" not in browser.page_source and "jane.doe@example.com" not in browser.page_source
+    assert "[SECRET]" in table.text
+    browser.save_screenshot(str(shots / "scan.png"))
+    links = browser.find_elements(By.CSS_SELECTOR, "a.ff-download[href*='redact=1']")
+    next(link for link in links if link.text == "JSONL").click()
+    expected = browser.downloads / f"session-{session.pk}.redacted.jsonl"
+    wait_for(lambda: expected.exists() and not list(browser.downloads.glob("*.crdownload")), what="the download")
+    records = [json.loads(line) for line in expected.read_text(encoding="utf-8").splitlines()]
+    assert records[0]["input"] == "Contact me at [EMAIL] or [PHONE]" and len(records) == 23
+
+    browser.get(base + reverse("admin:storage_scrapesession_profile", args=[session.pk]))
+    find(browser, "#id_max_seq_length").send_keys("100")
+    find(browser, ".ff-profile-form input[type=submit]").click()
+    assert "1 of 23 pairs" in find(browser, ".ff-over").text
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".ff-profile-charts svg rect.ff-bar")) >= 6
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(WINDOW[0], min(height + 120, 4000))
+    browser.save_screenshot(str(shots / "profile.png"))
+    browser.set_window_size(*WINDOW)
+    find(browser, "form[method=post] input[type=submit]").click()
+    assert "Created scraped threads (≤ 100 tokens) with 22 pairs" in find(browser, "ul.messagelist li").text
+    assert ScrapeSession.objects.get(name="scraped threads (≤ 100 tokens)").pair_count == 22
+    assert csp_violations(browser) == []

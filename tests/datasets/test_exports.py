@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -29,6 +28,7 @@ from tests.helpers.datasets import (
     pairs_of,
     subprocess_env,
 )
+from tests.helpers.export_records import as_pair, read_records
 
 pytestmark = pytest.mark.django_db
 
@@ -43,30 +43,6 @@ def export(tmp_path, *args, name="out") -> tuple[str, io.StringIO]:
     target = tmp_path / name
     call_command("export_session", *map(str, args), "--output", str(target), stdout=out)
     return target, out
-
-
-def read_records(path, fmt) -> list[dict]:
-    text = path.read_bytes().decode("utf-8")  # not read_text(): it would turn \r\n into \n
-    if fmt == "csv":
-        return list(csv.DictReader(io.StringIO(text, newline="")))
-    if fmt == "json":
-        return json.loads(text)
-    return [json.loads(line) for line in text.split("\n") if line]
-
-
-def as_pair(record: dict, fmt: str) -> tuple[str, str]:
-    if fmt == "chatml":
-        user, assistant = record["messages"]
-        assert (user["role"], assistant["role"]) == ("user", "assistant")
-        return user["content"], assistant["content"]
-    if fmt == "sharegpt":
-        human, gpt = record["conversations"]
-        assert (human["from"], gpt["from"]) == ("human", "gpt")
-        return human["value"], gpt["value"]
-    if fmt == "alpaca":
-        assert record["input"] == ""
-        return record["instruction"], record["output"]
-    return record["input"], record["output"]
 
 
 def leaves(value):
@@ -302,15 +278,6 @@ def test_split_file_names_and_summary(tmp_path, session_factory):
 
 
 # --- Hugging Face datasets ----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def hf_datasets(tmp_path_factory):
-    home = tmp_path_factory.mktemp("hf")
-    os.environ.update(HF_HOME=str(home), HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1")
-    datasets = pytest.importorskip("datasets")
-    datasets.disable_progress_bars()
-    return datasets
 
 
 @pytest.mark.parametrize("fmt", list(exporting.FORMATS))

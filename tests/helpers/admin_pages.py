@@ -36,4 +36,6 @@ def pages_of(model) -> list[str]:
     # Every row of the small tables; the first, middle and last of the pairs.
     for pk in sorted(set(pks if len(pks) <= 12 else [pks[0], pks[len(pks) // 2], pks[-1]])):
         urls += [admin_url(model, page, pk) for page in ("change", "delete", "history")]
+        if model is ScrapeSession:
+            urls += [admin_url(model, page, pk) for page in ("scan", "profile")]
     return urls

@@ -67,6 +67,15 @@ class Command(BaseCommand):
             action="store_true",
             help="csv only: prefix cells starting with =, +, -, @, tab or CR with ' so spreadsheets do not run them",
         )
+        publish = parser.add_mutually_exclusive_group()
+        publish.add_argument(
+            "--redact",
+            action="store_true",
+            help="replace what scan_pairs finds with [EMAIL], [PHONE], [IP], [CARD] or [SECRET]",
+        )
+        publish.add_argument(
+            "--drop-flagged", action="store_true", help="leave out every pair in which scan_pairs finds something"
+        )
 
     def handle(self, *args, **options):
         try:
@@ -94,6 +103,8 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 overwrite=options["force"],
                 excel_safe=options["excel_safe"],
+                redact=options["redact"],
+                drop_flagged=options["drop_flagged"],
                 progress=bar,
             )
         finally:
@@ -107,7 +118,14 @@ class Command(BaseCommand):
                 )
             if len(result.files) > 1:
                 self.stdout.write(f"{result.count:,} pairs in {len(result.files)} files (seed {options['seed'] or 0}).")
+            self.report_publish_filter(options, redacted=result.redacted, dropped=result.dropped)
         self.warn_about_formulas(result.formula_cells, options)
+
+    def report_publish_filter(self, options, *, redacted: int, dropped: int) -> None:
+        if options["redact"]:
+            self.stderr.write(f"Redacted {redacted:,} findings (--redact).", style_func=str)
+        if options["drop_flagged"]:
+            self.stderr.write(f"Left out {dropped:,} flagged pairs (--drop-flagged).", style_func=str)
 
     def warn_about_formulas(self, cells: int, options) -> None:
         if not cells:
@@ -133,6 +151,8 @@ class Command(BaseCommand):
             fmt=options["fmt"],
             system_prompt=options["system_prompt"],
             excel_safe=options["excel_safe"],
+            redact=options["redact"],
+            drop_flagged=options["drop_flagged"],
         )
         bar = ProgressBar(self.stderr) if self.show_progress(options) else None
         # Bytes straight to a real stdout: exact UTF-8 whatever the locale, no newline translation.
@@ -155,4 +175,6 @@ class Command(BaseCommand):
         if options["verbosity"] >= 1:
             written = sum(text.counts)
             self.stderr.write(f"Wrote {written:,} pairs as {options['fmt']} to standard output.", style_func=str)
+            if plan.publish is not None:
+                self.report_publish_filter(options, redacted=plan.publish.redacted, dropped=plan.publish.dropped)
         self.warn_about_formulas(plan.formula_cells.count, options)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
@@ -32,6 +32,7 @@ from storage.services.datasets.atomic_files import atomic_output, atomic_outputs
 from storage.services.datasets.formats import FORMATS, ExportFormat, FormulaCells
 from storage.services.datasets.splits import SplitChooser, check_split, part_path, split_sizes
 from storage.services.protected_paths import refuse_protected_target
+from storage.services.scan import PublishFilter
 from storage.services.sessions import existing_sessions, session_id_list
 from storage.validation import require_int, require_text
 
@@ -90,6 +91,8 @@ class ExportPlan:
     last_pair_id: int
     total: int
     formula_cells: FormulaCells = field(default_factory=FormulaCells)
+    # Redact findings or drop flagged pairs while streaming (the safe-to-publish scan); None exports as stored.
+    publish: PublishFilter | None = None
 
     def renderer(self) -> Callable[[str, str], str]:
         """The format's renderer; for CSV, counting (and with excel_safe defusing) formula-like cells."""
@@ -106,8 +109,14 @@ class ExportPlan:
                 if not page:
                     break
                 after = page[-1][0]
+                if self.publish is None:
+                    for _, input_text, output_text in page:
+                        yield input_text, output_text
+                    continue
                 for _, input_text, output_text in page:
-                    yield input_text, output_text
+                    kept = self.publish.apply(input_text, output_text)
+                    if kept is not None:
+                        yield kept
 
     def chunks(self, *, progress: Progress | None = None) -> Iterator[str]:
         """Yield the export file's text in chunks of about CHUNK_CHARS."""
@@ -116,7 +125,13 @@ class ExportPlan:
 
 
 def plan_export(
-    *, session_ids: list[int], fmt: str, system_prompt: str | None = None, excel_safe: bool = False
+    *,
+    session_ids: list[int],
+    fmt: str,
+    system_prompt: str | None = None,
+    excel_safe: bool = False,
+    redact: bool = False,
+    drop_flagged: bool = False,
 ) -> ExportPlan:
     """Check what is asked and note which pairs the export covers; raise before anything is written."""
     spec = export_format(fmt)
@@ -131,7 +146,10 @@ def plan_export(
     pairs = ScrapedPair.objects.filter(session_id__in=session_ids)
     last_pair_id = pairs.aggregate(last=Max("id"))["last"] or 0
     total = pairs.filter(id__lte=last_pair_id).count()
-    return ExportPlan(session_ids, spec, system_prompt, last_pair_id, total, FormulaCells(excel_safe=excel_safe))
+    publish = PublishFilter(redact=redact, drop_flagged=drop_flagged) if redact or drop_flagged else None
+    return ExportPlan(
+        session_ids, spec, system_prompt, last_pair_id, total, FormulaCells(excel_safe=excel_safe), publish
+    )
 
 
 class FileBody:
@@ -215,10 +233,19 @@ def iter_export_chunks(
     fmt: str,
     system_prompt: str | None = None,
     excel_safe: bool = False,
+    redact: bool = False,
+    drop_flagged: bool = False,
     progress: Progress | None = None,
 ) -> Iterator[str]:
     """Check the request now, then return an iterator over the export file's text (for streaming responses)."""
-    plan = plan_export(session_ids=session_ids, fmt=fmt, system_prompt=system_prompt, excel_safe=excel_safe)
+    plan = plan_export(
+        session_ids=session_ids,
+        fmt=fmt,
+        system_prompt=system_prompt,
+        excel_safe=excel_safe,
+        redact=redact,
+        drop_flagged=drop_flagged,
+    )
     return plan.chunks(progress=progress)
 
 
@@ -239,6 +266,9 @@ class ExportResult:
     files: list[ExportedFile]
     # CSV cells starting like a formula (=, +, -, @, tab, CR); prefixed with ' when excel_safe.
     formula_cells: int = 0
+    # With redact: findings replaced by placeholders; with drop_flagged: pairs left out.
+    redacted: int = 0
+    dropped: int = 0
 
 
 def export_sessions(
@@ -251,10 +281,19 @@ def export_sessions(
     seed: int | None = None,
     overwrite: bool = False,
     excel_safe: bool = False,
+    redact: bool = False,
+    drop_flagged: bool = False,
     progress: Progress | None = None,
 ) -> ExportResult:
     """Export the sessions' pairs to one file, or to one file per part of a split; nothing is left half-written."""
-    plan = plan_export(session_ids=session_ids, fmt=fmt, system_prompt=system_prompt, excel_safe=excel_safe)
+    plan = plan_export(
+        session_ids=session_ids,
+        fmt=fmt,
+        system_prompt=system_prompt,
+        excel_safe=excel_safe,
+        redact=redact,
+        drop_flagged=drop_flagged,
+    )
     target = Path(output_path)
     if split is None:
         if seed is not None:
@@ -267,13 +306,29 @@ def export_sessions(
         seed = 0 if seed is None else require_int(seed, name="seed")
         names = list(parts)
         paths = [part_path(target, name, plan.format) for name in names]
-        choose = SplitChooser(list(split_sizes(plan.total, parts).values()), seed)
+        choose = SplitChooser(list(split_sizes(kept_total(plan), parts).values()), seed)
     for path in paths:
         refuse_protected_target(path, action="export to")
     with atomic_outputs(paths, overwrite=overwrite) as handles:
         counts = _write(plan, handles, choose, progress)
     files = [ExportedFile(path, count, name) for path, count, name in zip(paths, counts, names, strict=True)]
-    return ExportResult(format=fmt, count=sum(counts), files=files, formula_cells=plan.formula_cells.count)
+    publish = plan.publish
+    return ExportResult(
+        format=fmt,
+        count=sum(counts),
+        files=files,
+        formula_cells=plan.formula_cells.count,
+        redacted=publish.redacted if publish else 0,
+        dropped=publish.dropped if publish else 0,
+    )
+
+
+def kept_total(plan: ExportPlan) -> int:
+    """How many pairs the export writes: all of them, unless flagged pairs are dropped (then count them first)."""
+    if plan.publish is None or not plan.publish.drop_flagged:
+        return plan.total
+    counting = replace(plan, publish=PublishFilter(drop_flagged=True, scanner=plan.publish.scanner))
+    return sum(1 for _ in counting.pairs())
 
 
 def _write(plan: ExportPlan, handles: list[IO[str]], choose: Callable[[], int] | None, progress: Progress | None):

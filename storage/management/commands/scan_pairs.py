@@ -1,0 +1,63 @@
+"""Find personal data and secrets in sessions' pairs before they are published.
+
+python manage.py scan_pairs 3 7
+python manage.py scan_pairs --all --json
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from storage.exceptions import StorageError
+from storage.models import ScrapeSession
+from storage.sensitive_text import KINDS
+from storage.services.scan import scan_sessions
+
+
+class Command(BaseCommand):
+    help = (
+        "Scan pairs (both sides) for e-mail addresses, phone numbers, IP addresses, card numbers and secrets "
+        "(tokens, keys, private key blocks, the stored secret settings). Prints counts and masked examples, or "
+        'with --json {"findings": [{"pair_id", "side", "kind", "start", "end"}, ...]}.'
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("session_ids", nargs="*", type=int, metavar="SESSION_ID")
+        parser.add_argument("--all", action="store_true", help="Every session.")
+        parser.add_argument("--json", action="store_true", help="Print every finding as JSON (offsets only).")
+
+    def handle(self, *args, **options):
+        if options["all"] == bool(options["session_ids"]):
+            raise CommandError("Give one or more SESSION_IDs, or --all (not both).")
+        session_ids = options["session_ids"] or list(ScrapeSession.objects.order_by("id").values_list("pk", flat=True))
+        if not session_ids:
+            if options["json"]:
+                self.stdout.write(json.dumps({"findings": []}))
+            else:
+                self.stdout.write("There are no sessions.")
+            return
+        try:
+            report = scan_sessions(session_ids=session_ids)
+        except StorageError as exc:
+            raise CommandError(str(exc)) from exc
+        if options["json"]:
+            self.stdout.write(json.dumps({"findings": [finding.as_dict() for finding in report.findings]}))
+            return
+        counts = report.counts
+        self.stdout.write(
+            f"Scanned {report.pairs_scanned:,} pairs in {len(report.session_ids)} session(s): "
+            f"{len(report.findings):,} findings in {report.flagged_pairs:,} pairs."
+        )
+        for kind in KINDS:
+            self.stdout.write(f"  {kind:<12} {counts[kind]:>9,}")
+            if options["verbosity"] >= 1:
+                for example in report.examples[kind]:
+                    self.stdout.write(f"      pair {example.pair_id} {example.side}: {example.excerpt}")
+        if report.findings:
+            self.stdout.write(
+                self.style.WARNING("Export with --redact to mask them, or --drop-flagged to leave those pairs out.")
+            )
+        else:
+            self.stdout.write(self.style.SUCCESS("Nothing found."))

@@ -1,0 +1,169 @@
+"""The safe-to-publish scan: personal data and secrets in sessions' pairs, found, counted and shown masked.
+
+What counts as a finding is `storage.sensitive_text`'s rule; this module reads the pairs (page by page, in
+constant memory), adds the stored values of secret settings (read from the database on every scan: the
+desktop app changes them with plain sqlite3), and sums the results up. Findings are computed when asked,
+never stored: a pair edited a second ago is scanned as it is now, and no table holds offsets that an edit
+would make stale. Exports use the same `PairScanner` row by row (redact or drop while streaming).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from storage.exceptions import InvalidInput
+from storage.models import ScrapedPair
+from storage.sensitive_text import (
+    KINDS,
+    Finding,
+    find_sensitive,
+    masked_example,
+    redact_findings,
+    stored_secrets_pattern,
+)
+from storage.services.sessions import existing_sessions, session_id_list
+from storage.services.settings import secret_values
+
+PAGE_SIZE = 2000
+PROGRESS_EVERY = 5000
+EXAMPLES_PER_KIND = 5
+SIDES = ("input", "output")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PairFinding:
+    pair_id: int
+    side: str
+    kind: str
+    start: int
+    end: int
+
+    def as_dict(self) -> dict:
+        return {"pair_id": self.pair_id, "side": self.side, "kind": self.kind, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
+class Example:
+    pair_id: int
+    side: str
+    kind: str
+    excerpt: str  # the finding masked, see sensitive_text.masked_example
+
+
+@dataclass
+class ScanReport:
+    session_ids: list[int]
+    pairs_scanned: int = 0
+    findings: list[PairFinding] = field(default_factory=list)
+    examples: dict[str, list[Example]] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counted = Counter(finding.kind for finding in self.findings)
+        return {kind: counted.get(kind, 0) for kind in KINDS}
+
+    @property
+    def flagged_pairs(self) -> int:
+        return len({finding.pair_id for finding in self.findings})
+
+
+class PairScanner:
+    """Scans pair texts with the secret settings as they are stored now; one per scan or export."""
+
+    def __init__(self, secrets_re: re.Pattern[str] | None = None):
+        self.secrets_re = stored_secrets_pattern(secret_values()) if secrets_re is None else secrets_re
+
+    def find(self, text: str) -> list[Finding]:
+        return find_sensitive(text, self.secrets_re)
+
+    def redact(self, text: str) -> tuple[str, int]:
+        """The text with every finding replaced by its placeholder, and how many there were."""
+        findings = self.find(text)
+        return (redact_findings(text, findings), len(findings)) if findings else (text, 0)
+
+
+def iter_pairs(session_ids: list[int]) -> Iterator[tuple[int, str, str]]:
+    """(id, input, output) of the sessions' pairs, session by session in stored order, a page at a time."""
+    for session_id in session_ids:
+        after = 0
+        pages = ScrapedPair.objects.filter(session_id=session_id).order_by("id")
+        while True:
+            page = list(pages.filter(id__gt=after).values_list("id", "input_text", "output_text")[:PAGE_SIZE])
+            if not page:
+                break
+            after = page[-1][0]
+            yield from page
+
+
+def scan_pair_texts(pair_id: int, input_text: str, output_text: str, scanner: PairScanner) -> list[PairFinding]:
+    return [
+        PairFinding(pair_id, side, finding.kind, finding.start, finding.end)
+        for side, text in zip(SIDES, (input_text, output_text), strict=True)
+        for finding in scanner.find(text)
+    ]
+
+
+def scan_sessions(
+    *, session_ids: list[int], examples_per_kind: int = EXAMPLES_PER_KIND, progress: Progress | None = None
+) -> ScanReport:
+    """Scan every pair of the sessions; return the findings (offsets only) and a few masked examples per kind."""
+    ids = session_id_list(session_ids, repeats=False)
+    sessions = existing_sessions(ids)
+    total = sum(session.pair_count or 0 for session in sessions.values())
+    scanner = PairScanner()
+    report = ScanReport(session_ids=ids, examples={kind: [] for kind in KINDS})
+    for pair_id, input_text, output_text in iter_pairs(ids):
+        found = scan_pair_texts(pair_id, input_text, output_text, scanner)
+        report.pairs_scanned += 1
+        for finding in found:
+            report.findings.append(finding)
+            shown = report.examples[finding.kind]
+            if len(shown) < examples_per_kind:
+                text = input_text if finding.side == "input" else output_text
+                excerpt = masked_example(text, Finding(finding.kind, finding.start, finding.end))
+                shown.append(Example(pair_id, finding.side, finding.kind, excerpt))
+        if progress is not None and report.pairs_scanned % PROGRESS_EVERY == 0:
+            progress(report.pairs_scanned, total)
+    if progress is not None:
+        progress(report.pairs_scanned, total)
+    return report
+
+
+def scan_pair(*, pair: ScrapedPair) -> list[tuple[PairFinding, str]]:
+    """One pair's findings, each with a masked excerpt for its admin page."""
+    scanner = PairScanner()
+    texts = {"input": pair.input_text, "output": pair.output_text}
+    return [
+        (finding, masked_example(texts[finding.side], Finding(finding.kind, finding.start, finding.end)))
+        for finding in scan_pair_texts(pair.pk, pair.input_text, pair.output_text, scanner)
+    ]
+
+
+class PublishFilter:
+    """What an export does to each pair while it streams: mask every finding, or leave flagged pairs out."""
+
+    def __init__(self, *, redact: bool = False, drop_flagged: bool = False, scanner: PairScanner | None = None):
+        if redact and drop_flagged:
+            raise InvalidInput("choose redact or drop-flagged, not both")
+        self.redact = redact
+        self.drop_flagged = drop_flagged
+        self.scanner = scanner or PairScanner()
+        self.redacted = 0  # findings replaced by placeholders
+        self.dropped = 0  # pairs left out
+
+    def apply(self, input_text: str, output_text: str) -> tuple[str, str] | None:
+        """The pair as it is to be exported, or None when it is left out."""
+        if self.drop_flagged:
+            if self.scanner.find(input_text) or self.scanner.find(output_text):
+                self.dropped += 1
+                return None
+            return input_text, output_text
+        input_text, in_count = self.scanner.redact(input_text)
+        output_text, out_count = self.scanner.redact(output_text)
+        self.redacted += in_count + out_count
+        return input_text, output_text

@@ -1,0 +1,124 @@
+"""The admin's scan and length profile pages of a session, the findings on a pair's page, redacted downloads."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from storage.models import ScrapedPair, ScrapeSession
+from storage.services import configs
+from storage.services.sessions import add_scraped_pairs
+from storage.services.settings import set_setting
+from tests.helpers.tokenizers import tiny_tokenizer
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "hf_StoredInSettingsAbcdef123456"
+
+
+@pytest.fixture
+def session(session_factory):
+    session = session_factory(source="reddit", name="flagged")
+    add_scraped_pairs(
+        session_id=session.pk,
+        pairs=[
+            {"input": "mail me: jane.doe@example.com", "output": f"my token is {TOKEN}"},
+            {"input": "what is the answer ?", "output": "42 ."},
+            {"input": "card 4111 1111 1111 1111", "output": "ok"},
+        ],
+    )
+    set_setting(key="huggingface.token", value=TOKEN)
+    session.refresh_from_db()
+    return session
+
+
+def url(name: str, session) -> str:
+    return reverse(f"admin:storage_scrapesession_{name}", args=[session.pk])
+
+
+def body_of(response) -> str:
+    return b"".join(response.streaming_content).decode()
+
+
+def test_session_page_links_to_scan_and_profile(admin_client, session):
+    page = admin_client.get(url("change", session)).content.decode()
+    assert url("scan", session) in page and url("profile", session) in page
+
+
+def test_scan_page_counts_and_masks(admin_client, session):
+    response = admin_client.get(url("scan", session))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "<strong>3</strong> findings in <strong>2</strong> pairs" in page
+    assert TOKEN not in page and "4111" not in page and "jane.doe@example.com" not in page
+    assert "[SECRET]" in page and "[CARD]" in page
+    assert "?redact=1" in page and "?drop_flagged=1" in page
+
+
+def test_redacted_and_unflagged_downloads(admin_client, session):
+    base = reverse("admin:storage_scrapesession_export", args=[session.pk, "jsonl"])
+    redacted = admin_client.get(base + "?redact=1")
+    assert 'filename="session-' in redacted["Content-Disposition"] and ".redacted." in redacted["Content-Disposition"]
+    text = body_of(redacted)
+    assert TOKEN not in text and "[EMAIL]" in text and "[SECRET]" in text and "[CARD]" in text
+    unflagged = body_of(admin_client.get(base + "?drop_flagged=1"))
+    assert unflagged == '{"input": "what is the answer ?", "output": "42 ."}\n'
+    plain = body_of(admin_client.get(base))
+    assert TOKEN in plain  # without asking, the export is the data as stored
+
+
+def test_pair_page_lists_its_findings_masked(admin_client, session):
+    first = ScrapedPair.objects.filter(session=session).order_by("id").first()
+    page = admin_client.get(reverse("admin:storage_scrapedpair_change", args=[first.pk])).content.decode()
+    assert "email in input (characters 9–29)" in page
+    assert "secret in output (characters 12–43)" in page
+    clean = ScrapedPair.objects.filter(session=session).order_by("id")[1]
+    page = admin_client.get(reverse("admin:storage_scrapedpair_change", args=[clean.pk])).content.decode()
+    assert "Nothing found" in page
+
+
+def test_profile_page_estimate_by_default_and_a_new_session(admin_client, session):
+    response = admin_client.get(url("profile", session), {"max_seq_length": "5"})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "estimate: characters / 4" in page and "tokens (estimated)" in page
+    assert page.count('<svg class="ff-chart ff-bars"') == 6
+    # ceil(29/4)+ceil(42/4)=19, ceil(20/4)+ceil(4/4)=6, ceil(24/4)+1=7: all three over 5
+    assert "<strong>3</strong> of 3 pairs" in page
+    created = admin_client.post(url("profile", session), {"max_tokens": "7"})
+    derived = ScrapeSession.objects.exclude(pk=session.pk).get()
+    assert created.status_code == 302 and created["Location"] == url("change", derived)
+    assert derived.pair_count == 2 and derived.metadata["derived_from"] == session.pk
+    assert derived.metadata["removed"] == 1
+
+
+def test_profile_page_exact_with_the_configured_tokenizer_and_a_config(admin_client, session, settings, tmp_path):
+    settings.FINEFOUNDRY_TOKENIZER = str(tiny_tokenizer(tmp_path / "tokenizer.json"))
+    configs.save_training_config(name="cfg", config={"hp": {"max_seq_len": 6}})
+    page = admin_client.get(url("profile", session), {"config": "cfg"}).content.decode()
+    assert "exact: tokenizer.json" in page and "estimated" not in page
+    # Word tokens: 5+6=11, 5+2=7, 5+1=6: two pairs over 6
+    assert "<strong>2</strong> of 3 pairs" in page and "config &#x27;cfg&#x27; (hp.max_seq_len)" in page
+
+
+def test_profile_page_bad_input_is_a_message_not_an_error(admin_client, session):
+    page = admin_client.get(url("profile", session), {"max_seq_length": "0"})
+    assert page.status_code == 200 and "greater than or equal to 1" in page.content.decode()
+    both = admin_client.get(url("profile", session), {"max_seq_length": "5", "config": "nope"})
+    assert both.status_code == 200
+    bad_post = admin_client.post(url("profile", session), {"max_tokens": "many"}, follow=True)
+    assert "No session created: max_tokens must be a whole number" in bad_post.content.decode()
+    assert ScrapeSession.objects.count() == 1
+
+
+def test_view_only_staff_sees_the_pages_but_cannot_create(client, session, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_scrapesession"))
+    client.force_login(user)
+    assert client.get(url("scan", session)).status_code == 200
+    page = client.get(url("profile", session), {"max_seq_length": "5"}).content.decode()
+    assert "Create a new session" not in page
+    assert client.post(url("profile", session), {"max_tokens": "7"}).status_code == 403
+    assert ScrapeSession.objects.count() == 1
