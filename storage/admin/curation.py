@@ -15,6 +15,7 @@ from storage.admin.charts import bar_chart
 from storage.exceptions import StorageError
 from storage.models import TrainingConfig
 from storage.sensitive_text import KINDS, PLACEHOLDERS
+from storage.services.datasets.formats import FORMATS
 from storage.services.length_profile import profile_session, sessions_without_long_pairs
 from storage.services.scan import scan_sessions
 
@@ -46,14 +47,14 @@ def page_context(model_admin, request, session, title: str) -> dict:
     }
 
 
-def download_links(session_id: int, formats: tuple[str, ...], titles: dict[str, str], query: str) -> list[tuple]:
+def download_links(session_id: int, formats: tuple[str, ...], query: str) -> list[tuple]:
     return [
-        (reverse("admin:storage_scrapesession_export", args=[session_id, fmt]) + query, titles.get(fmt, fmt.upper()))
+        (reverse("admin:storage_scrapesession_export", args=[session_id, fmt]) + query, FORMATS[fmt].title)
         for fmt in formats
     ]
 
 
-def scan_view(model_admin, request, object_id: str, *, formats: tuple[str, ...], titles: dict[str, str]):
+def scan_view(model_admin, request, object_id: str, *, formats: tuple[str, ...]):
     """Counts per kind, a few masked examples, and downloads with findings redacted or flagged pairs left out."""
     session = session_or_404(model_admin, request, object_id)
     report = scan_sessions(session_ids=[session.pk])
@@ -76,8 +77,8 @@ def scan_view(model_admin, request, object_id: str, *, formats: tuple[str, ...],
         "report": report,
         "kinds": kinds,
         "total_findings": len(report.findings),
-        "redacted_downloads": download_links(session.pk, formats, titles, "?redact=1"),
-        "dropped_downloads": download_links(session.pk, formats, titles, "?drop_flagged=1"),
+        "redacted_downloads": download_links(session.pk, formats, "?redact=1"),
+        "dropped_downloads": download_links(session.pk, formats, "?drop_flagged=1"),
     }
     return TemplateResponse(request, "admin/storage/scrapesession/scan.html", context)
 

@@ -228,7 +228,7 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
         ]
 
     def scan_view(self, request, object_id: str):
-        return curation.scan_view(self, request, object_id, formats=DOWNLOAD_FORMATS, titles=FORMAT_TITLES)
+        return curation.scan_view(self, request, object_id, formats=DOWNLOAD_FORMATS)
 
     def profile_view(self, request, object_id: str):
         return curation.profile_view(self, request, object_id)
