@@ -6,6 +6,7 @@ Everything from the data is escaped; the only markup is what these functions wri
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -17,6 +18,8 @@ SNIPPET_SOURCE_CHARS = 1_000
 SNIPPET_BEFORE = 40
 SNIPPET_AFTER = 100
 WHITESPACE_RE = re.compile(r"\s+")
+# Direction is judged from the first characters of a block: enough for a paragraph, cheap for a 1 MB text.
+DIRECTION_SAMPLE = 2_000
 CODE_HTML = '<figure class="ff-code-figure">{}<pre class="ff-code-block" dir="ltr"><code{}>{}</code></pre></figure>'
 
 
@@ -45,7 +48,23 @@ def prose_block(text: str) -> str:
     text = text.removeprefix("\n").removesuffix("\n")
     if not text.strip():
         return ""
-    return format_html('<div class="ff-prose" dir="auto">{}</div>', text)
+    return format_html('<div class="ff-prose" dir="{}">{}</div>', text_direction(text), text)
+
+
+def text_direction(text: str) -> str:
+    """ "rtl" when most strong characters are right-to-left, else "auto".
+
+    dir="auto" alone goes by the first strong character, so Arabic text that starts with "LoRA" would be
+    laid out left to right.
+    """
+    rtl = ltr = 0
+    for char in text[:DIRECTION_SAMPLE]:
+        kind = unicodedata.bidirectional(char)
+        if kind in ("R", "AL"):
+            rtl += 1
+        elif kind == "L":
+            ltr += 1
+    return "rtl" if rtl > ltr else "auto"
 
 
 def term_pattern(terms: list[str]) -> re.Pattern[str] | None:
@@ -80,7 +99,7 @@ def match_snippet(sides: list[tuple[str, str | None]], pattern: re.Pattern[str] 
         start = max(0, match.start() - SNIPPET_BEFORE)
         end = min(len(text), match.end() + SNIPPET_AFTER)
         return format_html(
-            '<span class="ff-snippet"><span class="ff-muted">{}:</span> {}{}{}</span>',
+            '<span class="ff-snippet"><span class="ff-muted">{}:</span> <bdi>{}{}{}</bdi></span>',
             label,
             "…" if start else "",
             mark_safe(highlighted(text[start:end], pattern)),  # highlighted() escapes

@@ -64,8 +64,13 @@ class ScrapedPairForm(forms.ModelForm):
         return self._checked("output_text", "output")
 
     def _checked(self, field: str, side: str) -> str:
+        text = self.cleaned_data[field]
+        # Browsers send a text box's line breaks as CRLF (HTML's form encoding): keep the stored text's own
+        # line endings, or a save would rewrite every line of a training text.
+        if "\r" not in (getattr(self.instance, field, None) or ""):
+            text = text.replace("\r\n", "\n")
         try:
-            return check_pair_text(self.cleaned_data[field], side=side)
+            return check_pair_text(text, side=side)
         except InvalidInput as exc:
             raise forms.ValidationError(str(exc)) from exc
 
@@ -232,6 +237,8 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
             # Sized for texts of thousands of characters; reader.js adds a monospace switch.
             attrs = {"rows": 18, "class": "ff-pair-text", "dir": "auto", "spellcheck": "false"}
             kwargs["widget"] = forms.Textarea(attrs=attrs)
+        if db_field.name == "source_url":
+            kwargs["widget"] = forms.TextInput(attrs={"class": "vTextField ff-wide"})
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_urls(self):

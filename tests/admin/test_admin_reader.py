@@ -69,7 +69,7 @@ def test_line_breaks_code_blocks_and_rtl_text(admin_client, session_factory):
     output = "Try this:\n```python\ndef f(x):\n    return x * 2\n```\nDone.\n\n   ```\nplain\n   ```"
     (pair,) = add(session_factory(), {"input": text, "output": output})
     body = admin_client.get(read_url(pair.pk)).content.decode()
-    assert f'<div class="ff-prose" dir="auto">{text}</div>' in body
+    assert f'<div class="ff-prose" dir="rtl">{text}</div>' in body
     assert '<figcaption class="ff-code-lang">python</figcaption>' in body
     assert (
         '<pre class="ff-code-block" dir="ltr"><code class="language-python">def f(x):\n    return x * 2</code></pre>'
@@ -78,6 +78,12 @@ def test_line_breaks_code_blocks_and_rtl_text(admin_client, session_factory):
     assert '<div class="ff-prose" dir="auto">Try this:</div>' in body
     assert '<div class="ff-prose" dir="auto">Done.\n</div>' in body
     assert '<pre class="ff-code-block" dir="ltr"><code>plain</code></pre>' in body
+    # Right-to-left text that starts with a Latin word is still laid out right to left; mixed text is left to the browser.
+    (mixed,) = add(
+        session_factory(), {"input": "LoRA هي طريقة لضبط النماذج بكفاءة", "output": "LoRA is a method (طريقة)"}
+    )
+    body = admin_client.get(read_url(mixed.pk)).content.decode()
+    assert '<div class="ff-prose" dir="rtl">LoRA هي' in body and '<div class="ff-prose" dir="auto">LoRA is' in body
     # An unclosed fence is text.
     (open_fence,) = add(session_factory(), {"input": "```python\nno end", "output": "x"})
     assert "```python\nno end</div>" in admin_client.get(read_url(open_fence.pk)).content.decode()
@@ -128,6 +134,23 @@ def test_edit_in_place_saves_and_keeps_the_filters(admin_client, session_factory
     from django.contrib.admin.models import LogEntry
 
     assert LogEntry.objects.get(object_id=str(pair.pk)).get_change_message() == "Changed Input text and Output text."
+
+
+def test_line_breaks_sent_as_crlf_by_browsers_keep_the_stored_line_endings(admin_client, session_factory):
+    session = session_factory()
+    unix, windows = add(session, {"input": "a\nb", "output": "c"}, {"input": "a\r\nb", "output": "c"})
+    for pair in (unix, windows):
+        admin_client.post(read_url(pair.pk), {"input_text": "a\r\nb\r\nz", "output_text": "c\r\nd"})
+    unix.refresh_from_db()
+    windows.refresh_from_db()
+    assert (unix.input_text, unix.output_text) == ("a\nb\nz", "c\nd")
+    assert windows.input_text == "a\r\nb\r\nz"
+    # The full change form does the same.
+    change = reverse("admin:storage_scrapedpair_change", args=(unix.pk,))
+    data = {"session": session.pk, "input_text": "x\r\ny", "output_text": "z", "source_url": "", "metadata": ""}
+    assert admin_client.post(change, data).status_code == 302
+    unix.refresh_from_db()
+    assert unix.input_text == "x\ny"
 
 
 @pytest.mark.parametrize(
@@ -184,9 +207,9 @@ def test_a_search_shows_where_it_matched_with_the_terms_marked(admin_client, ses
     filler = "word " * 30
     add(session_factory(), {"input": "q", "output": f"{filler}Use a LoRA Rank of 8 <b>bold</b> {filler}"})
     (cell,) = match_cells(admin_client, "lora rank")
-    assert cell.startswith('<span class="ff-snippet"><span class="ff-muted">output:</span> …')
+    assert cell.startswith('<span class="ff-snippet"><span class="ff-muted">output:</span> <bdi>…')
     assert "<mark>LoRA</mark> <mark>Rank</mark> of 8 &lt;b&gt;bold&lt;/b&gt;" in cell
-    assert cell.endswith("…</span>")
+    assert cell.endswith("…</bdi></span>")
     (cell,) = match_cells(admin_client, '"a lora rank"')
     assert "<mark>a LoRA Rank</mark>" in cell
 
