@@ -316,7 +316,7 @@ def test_reading_pairs_in_a_real_browser_at_desktop_and_phone_width(
         body.send_keys("j")
         wait_for(lambda: f"/{pairs[1].pk}/read/" in browser.current_url, what="j: the next pair")
         rtl = find(browser, "#ff-input .ff-prose")
-        assert rtl.get_attribute("dir") == "auto"
+        assert rtl.get_attribute("dir") == "rtl"
         assert browser.execute_script("return getComputedStyle(arguments[0]).direction", rtl) == "rtl"
         assert rtl.text.count("\n") == 1  # the line break is kept
         reader_shot(browser, f"{label}-2-reader-rtl.png")
@@ -386,8 +386,11 @@ def test_reading_pairs_in_a_real_browser_at_desktop_and_phone_width(
         browser.get(base + reverse("admin:storage_scrapedpair_change", args=[pairs[0].pk]))
         box = find(browser, "textarea#id_output_text")
         assert box.size["height"] > 250
-        find(browser, ".ff-mono-switch input").click()
-        assert "ff-mono" in box.get_attribute("class")
+        switch = find(browser, ".ff-mono-switch input")
+        before = "ff-mono" in box.get_attribute("class")
+        assert before == switch.is_selected()  # remembered across pages (localStorage)
+        switch.click()
+        assert ("ff-mono" in box.get_attribute("class")) == switch.is_selected() != before
         assert find(browser, "a.ff-read-link").get_attribute("href").endswith(f"/{pairs[0].pk}/read/")
         assert browser.execute_script("return document.documentElement.scrollWidth") <= size[0] + 1
         reader_shot(browser, f"{label}-6-pair-form.png")
