@@ -119,7 +119,8 @@ def url_domain(url: str | None) -> str | None:
 def domain_q(domain: str) -> Q:
     """URLs whose host is `domain` or one of its subdomains, http or https, any port, any user part."""
     host = r"([^/?#@]*@)?([^/?#@]*\.)?" + re.escape(domain) + r"(:[0-9]*)?([/?#]|$)"
-    return Q(source_url__iregex=r"^https?://" + host)
+    # The LIKE first: it runs in C and turns most rows away before the regex (a Python call per row on SQLite).
+    return Q(source_url__icontains=domain) & Q(source_url__iregex=r"^https?://" + host)
 
 
 class DomainFilter(FormFilterMixin, admin.SimpleListFilter):
@@ -130,7 +131,8 @@ class DomainFilter(FormFilterMixin, admin.SimpleListFilter):
     template = "admin/storage/scrapedpair/domain_filter.html"
 
     def lookups(self, request, model_admin):
-        newest = ScrapedPair.objects.exclude(source_url=None).order_by("-id").values_list("source_url", flat=True)
+        # The newest rows whatever their URL: a WHERE here would walk the whole table when few pairs have one.
+        newest = ScrapedPair.objects.order_by("-id").values_list("source_url", flat=True)
         counts = Counter(filter(None, map(url_domain, newest[:DOMAIN_SAMPLE])))
         offered = [domain for domain, _ in counts.most_common(DOMAIN_CHOICES)]
         chosen = self.domain()

@@ -38,6 +38,7 @@ def test_list_cuts_texts_short_in_sql_and_never_counts_the_whole_table(admin_cli
         if f"LIMIT {DOMAIN_SAMPLE}" in sql:
             # The domain filter's choices: the source URLs of the newest pairs, a bounded read.
             assert sql.startswith('SELECT "scraped_pairs"."source_url" AS "source_url" FROM'), sql
+            assert " WHERE " not in sql, sql  # the newest rows, not the newest rows that have a URL
             continue
         # Only the first characters of each text leave the database, and never more than a page of rows.
         selected = re.sub(r"SUBSTR(?:ING)?\([^)]*\)", "", sql.split(" FROM ")[0])  # SUBSTRING on PostgreSQL
