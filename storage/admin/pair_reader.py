@@ -22,6 +22,8 @@ from storage.exceptions import InvalidInput
 from storage.services import pair_edits
 
 EDIT_FIELDS = ("input_text", "output_text")
+# Set on a request whose changelist is built for its rows only (ScrapedPairAdmin.known_count reads it).
+NO_COUNT = "ff_changelist_rows_only"
 
 
 def reader_url(pair_id: int, query: str) -> str:
@@ -31,6 +33,8 @@ def reader_url(pair_id: int, query: str) -> str:
 
 def neighbours(model_admin, request, pair_id: int) -> tuple[int | None, int | None]:
     """(previous, next) pair ids in the list's order, among the pairs the list's filters and search select."""
+    # The ChangeList counts its rows for the paginator (a capped count, most of a search's cost); not needed here.
+    setattr(request, NO_COUNT, True)
     changelist = model_admin.get_changelist_instance(request)
     ids = changelist.queryset.order_by().values_list("pk", flat=True)
     previous = ids.filter(pk__gt=pair_id).order_by("pk").first()

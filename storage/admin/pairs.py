@@ -309,6 +309,8 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
 
     def known_count(self, request, queryset) -> int:
         """Count from the sessions' pair_count when only a session is chosen; else count, capped."""
+        if getattr(request, pair_reader.NO_COUNT, False):
+            return 0  # the reader wants the list's rows, not how many there are
         params = set(request.GET) - NON_FILTER_PARAMS
         if params <= {SESSION_PARAM}:
             sessions = ScrapeSession.objects.all()

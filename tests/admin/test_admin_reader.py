@@ -10,6 +10,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from storage.admin.pair_filters import url_domain
+from storage.admin.pairs import SEARCH_COUNT_CAP
 from storage.models import ScrapedPair
 from storage.services import sessions as sessions_service
 
@@ -112,6 +113,21 @@ def test_next_and_previous_stay_within_a_search_and_a_session(admin_client, sess
     assert page.context["previous_url"] is None
     # The same as the list shows.
     assert rows(admin_client, {"q": "lora"}) == matching
+
+
+def test_the_reader_never_counts_the_list(admin_client, session_factory):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    (pair,) = add(session_factory(), {"input": "lora", "output": "a"})
+    with CaptureQueriesContext(connection) as queries:
+        assert admin_client.get(read_url(pair.pk), {"q": "lora"}).status_code == 200
+    # The list's capped count (a subquery cut at SEARCH_COUNT_CAP) is what a search page spends most on.
+    assert not [q["sql"] for q in queries.captured_queries if f"LIMIT {SEARCH_COUNT_CAP}" in q["sql"]]
+    # The list page itself does count that way, so the pattern above is the right one to look for.
+    with CaptureQueriesContext(connection) as queries:
+        admin_client.get(CHANGELIST, {"q": "lora"})
+    assert [q["sql"] for q in queries.captured_queries if f"LIMIT {SEARCH_COUNT_CAP}" in q["sql"]]
 
 
 def test_the_reader_refuses_filters_the_list_refuses(admin_client, session_factory):
