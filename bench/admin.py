@@ -52,6 +52,22 @@ PAGES = [
     ("delete confirmation (100,000 pairs)", lambda ids: f"/admin/storage/scrapesession/{ids['big']}/delete/", 1000),
     ("pairs search", lambda ids: f"/admin/storage/scrapedpair/?q={SEARCH_TERM.replace(' ', '+')}", None),
     ("dashboard", lambda ids: "/admin/", None),
+    # The reader and the pairs list's filters (issue 15); the rare and empty ones walk the whole table.
+    ("pair reader", lambda ids: f"/admin/storage/scrapedpair/{ids['pair']}/read/", 300),
+    (
+        "pair reader within one session",
+        lambda ids: f"/admin/storage/scrapedpair/{ids['pair']}/read/?session__id__exact={ids['middle']}",
+        300,
+    ),
+    (
+        "pair reader within a search",
+        lambda ids: f"/admin/storage/scrapedpair/{ids['pair']}/read/?q={SEARCH_TERM.replace(' ', '+')}",
+        300,
+    ),
+    ("pairs list, input short (common)", lambda ids: "/admin/storage/scrapedpair/?input_length=short", 300),
+    ("pairs list, output long (none: full scan)", lambda ids: "/admin/storage/scrapedpair/?output_length=long", None),
+    ("pairs list, has metadata (none: full scan)", lambda ids: "/admin/storage/scrapedpair/?has_metadata=yes", None),
+    ("pairs list, a domain (none: full scan)", lambda ids: "/admin/storage/scrapedpair/?domain=example.org", None),
 ]
 BASELINE = ("baseline: app state list", "/admin/storage/appstate/")
 
@@ -181,7 +197,7 @@ def main() -> int:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from storage.models import ScrapeSession
+    from storage.models import ScrapedPair, ScrapeSession
 
     if fresh:
         index_for_search()
@@ -196,6 +212,7 @@ def main() -> int:
         "big": ScrapeSession.objects.order_by("id").values_list("id", flat=True).first(),
         "middle": ScrapeSession.objects.order_by("id").values_list("id", flat=True)[args.sessions // 2],
     }
+    ids["pair"] = ScrapedPair.objects.filter(session_id=ids["middle"]).order_by("id").values_list("id", flat=True)[1000]
 
     pages = [(BASELINE[0], BASELINE[1], None)] + [(label, url(ids), target) for label, url, target in PAGES]
     for _, url, _ in pages:

@@ -9,16 +9,26 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.paginator import Paginator
 from django.db.models import Sum
 from django.db.models.functions import Substr
-from django.urls import reverse
+from django.http import QueryDict
+from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
+from storage.admin import pair_reader
 from storage.admin.base import CHECKBOX_HTML, FineFoundryModelAdmin, OfferedFiltersChangeList
 from storage.admin.display import PREVIEW_CHARS, PrettyJSONField, preview
+from storage.admin.pair_filters import (
+    DomainFilter,
+    FormFilterMixin,
+    HasMetadataFilter,
+    InputLengthFilter,
+    OutputLengthFilter,
+)
+from storage.admin.pair_text import SNIPPET_SOURCE_CHARS, match_snippet, term_pattern
 from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession
-from storage.search.queries import search_queryset
+from storage.search.queries import parse_terms, search_queryset
 from storage.services import pair_edits
 from storage.services.scan import scan_pair
 from storage.services.sessions import check_pair_text
@@ -55,13 +65,18 @@ class ScrapedPairForm(forms.ModelForm):
         return self._checked("output_text", "output")
 
     def _checked(self, field: str, side: str) -> str:
+        text = self.cleaned_data[field]
+        # Browsers send a text box's line breaks as CRLF (HTML's form encoding): keep the stored text's own
+        # line endings, or a save would rewrite every line of a training text.
+        if "\r" not in (getattr(self.instance, field, None) or ""):
+            text = text.replace("\r\n", "\n")
         try:
-            return check_pair_text(self.cleaned_data[field], side=side)
+            return check_pair_text(text, side=side)
         except InvalidInput as exc:
             raise forms.ValidationError(str(exc)) from exc
 
 
-class SessionIdFilter(admin.SimpleListFilter):
+class SessionIdFilter(FormFilterMixin, admin.SimpleListFilter):
     """Filter by session id; offers the selected and the newest sessions, never a list of all of them."""
 
     title = "session"
@@ -103,6 +118,44 @@ ROW_HTML = (
     f'<td class="field-session_link">{SESSION_LINK_HTML}</td>'
     '<td class="field-input_preview">{}</td><td class="field-output_preview">{}</td>'
 )
+EXTRA_CELL_HTML = '<td class="field-{}">{}</td>'
+READ_LINK_HTML = '<a class="ff-read-link" href="{}" title="Read {}">Read</a>'
+# Query parameters the reader does not carry: they order or page the list, not select its rows.
+NOT_CARRIED_TO_READER = ("p", "o", "all", "e", "_to_field", "_popup")
+SEARCH_HELP = (
+    "Finds pairs whose input or output contains every term (case-insensitive, anywhere in a word); "
+    '"a quoted phrase" is one term. OR, -word and * are not operators: they are searched for as written.'
+)
+
+
+def reader_query(params: QueryDict) -> str:
+    """The list's filters and search as the reader's query string."""
+    carried = params.copy()
+    for name in NOT_CARRIED_TO_READER:
+        carried.pop(name, None)
+    return carried.urlencode()
+
+
+def match_column(pattern):
+    """The "match" column of a search: where the first term was found, terms marked."""
+
+    @admin.display(description="match")
+    def match(pair: ScrapedPair):
+        return match_snippet(
+            [("input", getattr(pair, "input_head", None)), ("output", getattr(pair, "output_head", None))], pattern
+        )
+
+    return match
+
+
+def read_column(query: str):
+    """The "read" column: the reader, carrying the list's filters and search."""
+
+    @admin.display(description="read")
+    def read(pair: ScrapedPair):
+        return format_html(READ_LINK_HTML, pair_reader.reader_url(pair.pk, query), pair)
+
+    return read
 
 
 class PairChangeList(OfferedFiltersChangeList):
@@ -110,6 +163,12 @@ class PairChangeList(OfferedFiltersChangeList):
 
     def get_queryset(self, request, exclude_parameters=None):
         queryset = super().get_queryset(request, exclude_parameters)
+        if self.query.strip():
+            # The match column's snippet is found in the first characters only, so no full text leaves SQL.
+            queryset = queryset.annotate(
+                input_head=Substr("input_text", 1, SNIPPET_SOURCE_CHARS),
+                output_head=Substr("output_text", 1, SNIPPET_SOURCE_CHARS),
+            )
         return queryset.annotate(
             input_preview=Substr("input_text", 1, PREVIEW_CHARS + 1),
             output_preview=Substr("output_text", 1, PREVIEW_CHARS + 1),
@@ -121,6 +180,11 @@ class PairChangeList(OfferedFiltersChangeList):
         # searched page; the row links here carry them already (see url_for_result).
         self.row_link_query = self.preserved_filters
         self.preserved_filters = ""
+
+    @cached_property
+    def added_columns(self) -> list:
+        """The columns get_list_display added for this request (match, read): functions of a pair."""
+        return [column for column in self.list_display if callable(column)]
 
     @cached_property
     def checkbox_label(self) -> str:
@@ -151,18 +215,21 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
     # No created column: pairs share their session's time, and the texts need the width.
     list_display = ("id", "session_link", "input_preview", "output_preview")
     list_display_links = ("id",)
-    list_filter = (SessionIdFilter,)
+    list_filter = (SessionIdFilter, InputLengthFilter, OutputLengthFilter, HasMetadataFilter, DomainFilter)
     list_select_related = ("session",)
     list_per_page = 100
     ordering = ("-id",)
     sortable_by = ("id",)
     search_fields = ("input_text", "output_text")
-    search_help_text = "Full-text search in inputs and outputs."
+    search_help_text = SEARCH_HELP
     show_full_result_count = False
     autocomplete_fields = ("session",)
     readonly_fields = ("created_at", "findings")
     fields = ("session", "input_text", "output_text", "source_url", "metadata", "created_at", "findings")
     form = ScrapedPairForm
+
+    class Media:
+        js = ("storage/reader.js",)  # the monospace switch of the text boxes
 
     def get_changelist(self, request, **kwargs):
         return PairChangeList
@@ -187,10 +254,38 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "metadata":
             return PrettyJSONField(required=False, rows=6, label="Metadata")
+        if db_field.name in ("input_text", "output_text"):
+            # Sized for texts of thousands of characters; reader.js adds a monospace switch.
+            attrs = {"rows": 18, "class": "ff-pair-text", "dir": "auto", "spellcheck": "false"}
+            kwargs["widget"] = forms.Textarea(attrs=attrs)
+        if db_field.name == "source_url":
+            kwargs["widget"] = forms.TextInput(attrs={"class": "vTextField ff-wide"})
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
+    def get_urls(self):
+        read = self.admin_site.admin_view(self.reader_view)
+        return [path("<path:object_id>/read/", read, name="storage_scrapedpair_read"), *super().get_urls()]
+
+    def reader_view(self, request, object_id):
+        return pair_reader.reader_view(self, request, object_id)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        filters = QueryDict(request.GET.get("_changelist_filters", ""))
+        if object_id.isdigit():
+            reader_url = pair_reader.reader_url(int(object_id), reader_query(filters))
+            extra_context = {**(extra_context or {}), "reader_url": reader_url}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_list_display(self, request):
+        columns = [*super().get_list_display(request)]
+        terms = parse_terms(self.limited_search_term(None, request.GET.get("q", "")))
+        if terms:
+            columns.append(match_column(term_pattern(terms)))
+        columns.append(read_column(reader_query(request.GET)))
+        return columns
+
     def row_cells(self, cl: PairChangeList, pair: ScrapedPair) -> list[str]:
-        """The row as Django's generic rendering would write it (see fast_result_list), in one format_html."""
+        """The row as Django's generic rendering would write it (see fast_result_list), in a few format_html."""
         label = pair.session.label
         return [
             format_html(
@@ -205,7 +300,8 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
                 label,
                 self.input_preview(pair),
                 self.output_preview(pair),
-            )
+            ),
+            *(format_html(EXTRA_CELL_HTML, column.__name__, column(pair)) for column in cl.added_columns),
         ]
 
     @cached_property
@@ -234,6 +330,8 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
 
     def known_count(self, request, queryset) -> int:
         """Count from the sessions' pair_count when only a session is chosen; else count, capped."""
+        if getattr(request, pair_reader.NO_COUNT, False):
+            return 0  # the reader wants the list's rows, not how many there are
         params = set(request.GET) - NON_FILTER_PARAMS
         if params <= {SESSION_PARAM}:
             sessions = ScrapeSession.objects.all()

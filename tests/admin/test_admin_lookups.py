@@ -200,12 +200,16 @@ def test_filters_the_pages_offer_still_work(admin_client, site_data):
     assert rows("trainingrun", {"status__exact": "failed"}) == [str(site_data.runs["failed"].pk)]
     assert len(rows("scrapesession", {"source": "reddit"})) == 1
     assert len(rows("scrapedpair", {"session__id__exact": site_data.chan.pk})) == 25
+    assert len(rows("scrapedpair", {"input_length": "short", "output_length": "short", "has_metadata": "no"})) == 65
+    assert rows("scrapedpair", {"domain": "example.org"}) == []
     assert len(rows("evaluationrun", {"benchmark": "hellaswag"})) == 1
     assert rows("trainingconfig", {"train_target": "Local"}) == [str(site_data.config.pk)]
     # Related lookups Django's own filters do not offer are refused, as are unknown fields.
     for name, params in (
         ("scrapedpair", {"session__source": "reddit"}),
         ("scrapedpair", {"input_text__startswith": "question"}),
+        ("scrapedpair", {"source_url__contains": "token"}),
+        ("scrapedpair", {"domain__contains": "x"}),
         ("trainingrun", {"status": "failed"}),
         ("evaluationrun", {"training_run__name__startswith": "qwen"}),
         ("setting", {"nonexistent": "1"}),

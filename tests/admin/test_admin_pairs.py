@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from storage.admin import pairs as pairs_admin
+from storage.admin.pair_filters import DOMAIN_SAMPLE
 from storage.models import ScrapedPair, ScrapeSession
 from storage.services import sessions as sessions_service
 
@@ -34,6 +35,11 @@ def test_list_cuts_texts_short_in_sql_and_never_counts_the_whole_table(admin_cli
     assert pair_queries, "the page must read pairs"
     for sql in pair_queries:
         assert "COUNT(" not in sql.upper(), sql
+        if f"LIMIT {DOMAIN_SAMPLE}" in sql:
+            # The domain filter's choices: the source URLs of the newest pairs, a bounded read.
+            assert sql.startswith('SELECT "scraped_pairs"."source_url" AS "source_url" FROM'), sql
+            assert " WHERE " not in sql, sql  # the newest rows, not the newest rows that have a URL
+            continue
         # Only the first characters of each text leave the database, and never more than a page of rows.
         selected = re.sub(r"SUBSTR(?:ING)?\([^)]*\)", "", sql.split(" FROM ")[0])  # SUBSTRING on PostgreSQL
         assert "input_text" not in selected and "output_text" not in selected, sql
@@ -70,7 +76,8 @@ def test_session_filter_shows_one_session_and_counts_from_its_pair_count(admin_c
 def test_session_filter_lists_only_recent_sessions(admin_client, session_factory):
     sessions = [session_factory(source=f"source-{i}") for i in range(20)]
     page = admin_client.get(CHANGELIST, {"session__id__exact": sessions[0].pk})
-    choices = [choice for spec in page.context["cl"].filter_specs for choice in spec.lookup_choices]
+    (spec,) = [spec for spec in page.context["cl"].filter_specs if spec.parameter_name == "session__id__exact"]
+    choices = spec.lookup_choices
     shown = {int(value) for value, _ in choices}
     assert sessions[0].pk in shown  # the selected one, although it is the oldest
     assert len(shown) <= 16
@@ -189,7 +196,9 @@ def test_row_links_lead_back_to_the_same_filtered_list(admin_client, session_fac
     assert href.replace("&amp;", "&") == (f"{change_url}?{expected}" if query else change_url)
 
 
-@pytest.mark.parametrize("query", [{}, {"q": "rank"}])
+@pytest.mark.parametrize(
+    "query", [{}, {"q": "rank"}, {"q": '"rank <script>"', "input_length": "medium"}, {"has_metadata": "no"}]
+)
 def test_fast_rows_are_what_djangos_generic_rendering_writes(admin_client, session_factory, query):
     from django.contrib.admin.templatetags.admin_list import items_for_result
 
@@ -199,6 +208,10 @@ def test_fast_rows_are_what_djangos_generic_rendering_writes(admin_client, sessi
         pairs=[{"input": "LoRA rank <script>?" + "x" * 300, "output": "8 & 16"}, {"input": "rank?", "output": "ok"}],
     )
     cl = admin_client.get(CHANGELIST, query).context["cl"]
-    assert len(cl.result_list) == 2
+    assert len(cl.result_list) == (1 if "input_length" in query else 2)
     for pair in cl.result_list:
-        assert "".join(cl.model_admin.row_cells(cl, pair)) == "".join(items_for_result(cl, pair, None))
+        row = "".join(cl.model_admin.row_cells(cl, pair))
+        assert row == "".join(items_for_result(cl, pair, None))
+        # The added cells are in the comparison: a read link always, a marked snippet when searching.
+        assert '<td class="field-read"><a class="ff-read-link"' in row
+        assert ("<mark>" in row) == ("q" in query)

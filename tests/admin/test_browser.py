@@ -356,3 +356,197 @@ def test_curation_pages_scan_profile_and_a_new_session(browser, live_server, ses
     assert "Created scraped threads (≤ 100 tokens) with 22 pairs" in find(browser, "ul.messagelist li").text
     assert ScrapeSession.objects.get(name="scraped threads (≤ 100 tokens)").pair_count == 22
     assert csp_violations(browser) == []
+
+
+READER_SHOTS = Path("/tmp/shots-reader")
+
+
+PHONE = (390, 844)
+
+
+def reader_shot(driver, name: str) -> Path:
+    """Save the whole page at the current viewport width to /tmp/shots-reader/ for a person to look at."""
+    READER_SHOTS.mkdir(exist_ok=True)
+    width = driver.execute_script("return window.innerWidth")
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": min(height, 4000), "deviceScaleFactor": 1, "mobile": width < 500},
+    )
+    path = READER_SHOTS / name
+    driver.save_screenshot(str(path))
+    return path
+
+
+def set_viewport(driver, size: tuple[int, int]) -> None:
+    width, height = size
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500},
+    )
+
+
+def reader_data(session_factory):
+    from storage.models import ScrapedPair
+    from storage.services import sessions as sessions_service
+
+    session = session_factory(source="stackexchange", name="LoRA questions")
+    other = session_factory(source="reddit", name="r/LocalLLaMA")
+    filler = "Some context before the interesting part. " * 4
+    sessions_service.add_scraped_pairs(
+        session_id=other.pk,
+        pairs=[
+            {"input": f"Unrelated question {i}", "output": "answer", "source_url": "https://reddit.com/x"}
+            for i in range(3)
+        ],
+    )
+    sessions_service.add_scraped_pairs(
+        session_id=session.pk,
+        pairs=[
+            {
+                "input": "What LoRA rank should I use for a 7B model?",
+                "output": f"{filler}A LoRA rank of 16 is a good start.\nExample:\n```python\nconfig = LoraConfig(r=16, lora_alpha=32)\n"
+                "model = get_peft_model(model, config)\n```\nThen train as usual.",
+                "source_url": "https://stackoverflow.com/q/1",
+                "votes": 12,
+            },
+            {
+                "input": "ما هو LoRA؟\nسؤال عن الضبط الدقيق",
+                "output": "LoRA هي طريقة لضبط النماذج بكفاءة.",
+                "source_url": "https://ar.stackexchange.com/q/2",
+            },
+            {
+                "input": "<script>alert('x')</script> lora?",
+                "output": "Never rendered as HTML: <b>bold</b>",
+                "source_url": "https://stackoverflow.com/q/3",
+            },
+        ],
+    )
+    return session, other, list(ScrapedPair.objects.filter(session=session).order_by("-id"))
+
+
+def test_reading_pairs_in_a_real_browser_at_desktop_and_phone_width(
+    browser, live_server, session_factory, django_user_model
+):
+    """Search with snippets, the reader's keys and edit in place, the filters, the pair form; desktop and phone."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from storage.models import ScrapedPair
+
+    _session, other, pairs = reader_data(session_factory)
+    django_user_model.objects.create_superuser("admin", "admin@example.org", "correct horse")
+    base = live_server.url
+    changelist = base + reverse("admin:storage_scrapedpair_changelist")
+    browser.get(f"{base}/admin/")
+    find(browser, "#id_username").send_keys("admin")
+    find(browser, "#id_password").send_keys("correct horse")
+    find(browser, "input[type=submit]").click()
+    find(browser, "#content")
+
+    for label, size in (("desktop", WINDOW), ("phone", PHONE)):
+        set_viewport(browser, size)
+        # A search: every row says where it matched, terms marked; the page says how terms combine.
+        browser.get(changelist)
+        search = find(browser, "#searchbar")
+        search.send_keys("lora")
+        search.send_keys(Keys.ENTER)
+        wait_for(lambda: "q=lora" in browser.current_url, what="the search")
+        assert "contains every term" in find(browser, "#searchbar_helptext").text
+        rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+        assert len(rows) == 3
+        marks = [m.text.lower() for m in browser.find_elements(By.CSS_SELECTOR, "td.field-match mark")]
+        assert marks and set(marks) == {"lora"}
+        assert "<script>" in rows[0].find_element(By.CSS_SELECTOR, "td.field-match").text  # shown as text
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= size[0] + 1
+        reader_shot(browser, f"{label}-1-search.png")
+
+        # Read the first match, then move with the keys, staying within the search.
+        set_viewport(browser, size)
+        rows[0].find_element(By.CSS_SELECTOR, "a.ff-read-link").click()
+        wait_for(lambda: "/read/" in browser.current_url, what="the reader")
+        assert "q=lora" in browser.current_url
+        assert "alert('x')" in find(browser, "#ff-input .ff-prose").text
+        body = browser.find_element(By.TAG_NAME, "body")
+        body.send_keys("j")
+        wait_for(lambda: f"/{pairs[1].pk}/read/" in browser.current_url, what="j: the next pair")
+        rtl = find(browser, "#ff-input .ff-prose")
+        assert rtl.get_attribute("dir") == "rtl"
+        assert browser.execute_script("return getComputedStyle(arguments[0]).direction", rtl) == "rtl"
+        assert rtl.text.count("\n") == 1  # the line break is kept
+        reader_shot(browser, f"{label}-2-reader-rtl.png")
+        set_viewport(browser, size)
+        browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
+        wait_for(lambda: f"/{pairs[2].pk}/read/" in browser.current_url, what="→: the next pair")
+        code = find(browser, "#ff-output pre.ff-code-block code.language-python")
+        assert code.text.startswith("config = LoraConfig(r=16")
+        assert browser.find_elements(By.CSS_SELECTOR, ".ff-next.button") == []  # the last match: no next
+        browser.find_element(By.TAG_NAME, "body").send_keys("?")
+        assert find(browser, "#ff-shortcuts").is_displayed()
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= size[0] + 1
+        reader_shot(browser, f"{label}-3-reader-code-help.png")
+        set_viewport(browser, size)
+        browser.find_element(By.TAG_NAME, "body").send_keys("k")
+        wait_for(lambda: f"/{pairs[1].pk}/read/" in browser.current_url, what="k: the previous pair")
+
+    # Edit in place (desktop): e opens the form with the focus in the input; keys typed there stay there.
+    set_viewport(browser, WINDOW)
+    browser.find_element(By.TAG_NAME, "body").send_keys("e")
+    box = find(browser, "#ff-edit textarea[name=input_text]")
+    wait_for(lambda: browser.switch_to.active_element == box, what="the focus in the input box")
+    box.send_keys(Keys.CONTROL, Keys.END)
+    box.send_keys(" jk")
+    assert f"/{pairs[1].pk}/read/" in browser.current_url
+    browser.find_element(By.CSS_SELECTOR, "#ff-edit input[type=submit]").click()
+    assert "was saved" in find(browser, "ul.messagelist li").text
+    assert ScrapedPair.objects.get(pk=pairs[1].pk).input_text.endswith("سؤال عن الضبط الدقيق jk")
+    assert "q=lora" in browser.current_url
+    # An invalid edit shows its error in place and keeps the page.
+    browser.find_element(By.TAG_NAME, "body").send_keys("e")
+    box = find(browser, "#ff-edit textarea[name=output_text]")
+    box.clear()
+    browser.find_element(By.CSS_SELECTOR, "#ff-edit input[type=submit]").click()
+    assert "This field is required" in find(browser, "#ff-edit .errorlist").text
+    reader_shot(browser, "desktop-4-reader-edit-error.png")
+    set_viewport(browser, WINDOW)
+
+    # Filters: the session id box (in place, keeping the search), a domain, a length class.
+    browser.get(changelist + "?q=lora")
+    session_box = find(browser, "#ff-session-id")
+    session_box.send_keys(str(other.pk), Keys.ENTER)
+    wait_for(lambda: f"session__id__exact={other.pk}" in browser.current_url, what="the session filter")
+    assert "q=lora" in browser.current_url
+    assert browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr") == []
+    browser.get(changelist)
+    find(browser, "a[href='?domain=stackoverflow.com']").click()
+    wait_for(lambda: "domain=stackoverflow.com" in browser.current_url, what="the domain filter")
+    shown = {int(b.get_attribute("value")) for b in browser.find_elements(By.CSS_SELECTOR, "input.action-select")}
+    assert shown == {pairs[0].pk, pairs[2].pk}
+    domain_box = find(browser, "#ff-domain")
+    domain_box.clear()
+    domain_box.send_keys("reddit.com", Keys.ENTER)
+    wait_for(lambda: "domain=reddit.com" in browser.current_url, what="a typed domain")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "input.action-select")) == 3
+    browser.get(changelist + "?input_length=short&has_metadata=yes")
+    shown = {int(b.get_attribute("value")) for b in browser.find_elements(By.CSS_SELECTOR, "input.action-select")}
+    assert shown == {pairs[2].pk}  # the one with metadata (votes)
+    reader_shot(browser, "desktop-5-filters.png")
+    set_viewport(browser, PHONE)
+    browser.get(changelist + "?input_length=short")
+    reader_shot(browser, "phone-5-filters.png")
+
+    # The pair form: tall text boxes with a monospace switch, a Read link.
+    for label, size in (("desktop", WINDOW), ("phone", PHONE)):
+        set_viewport(browser, size)
+        browser.get(base + reverse("admin:storage_scrapedpair_change", args=[pairs[0].pk]))
+        box = find(browser, "textarea#id_output_text")
+        assert box.size["height"] > 250
+        switch = find(browser, ".ff-mono-switch input")
+        before = "ff-mono" in box.get_attribute("class")
+        assert before == switch.is_selected()  # remembered across pages (localStorage)
+        switch.click()
+        assert ("ff-mono" in box.get_attribute("class")) == switch.is_selected() != before
+        assert find(browser, "a.ff-read-link").get_attribute("href").endswith(f"/{pairs[0].pk}/read/")
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= size[0] + 1
+        reader_shot(browser, f"{label}-6-pair-form.png")
+    assert csp_violations(browser) == []
