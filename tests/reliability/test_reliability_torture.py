@@ -1,6 +1,6 @@
 """The whole stack on one database file at once, as a user runs it, for a minute (or longer).
 
-A served admin on loopback (a logged-in staff user reading the dashboard, lists, searches and a
+The admin served by gunicorn as `python3 tasks.py serve` runs it, on loopback (a logged-in staff user reading the dashboard, lists, searches and a
 session's page), two processes looping `import_pairs` of a 20,000-pair file (each keeps its last
 two sessions and deletes older ones through storage.api), one looping `export_session`,
 `clear_logs --vacuum` and `doctor`, and the desktop app's plain sqlite3 writer
@@ -26,8 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.processes import PROJECT_ROOT, manage
-from tests.helpers.served_admin import Browser, start_server
+from tests.helpers.processes import PROJECT_ROOT, child_env, manage
+from tests.helpers.served_admin import Browser
+from tests.helpers.servers import free_port, start_gunicorn, stop_server
 
 pytestmark = pytest.mark.reliability
 
@@ -67,9 +68,8 @@ class Journal:
 
 
 def python(db: Path, code: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "FINEFOUNDRY_DB": str(db), "FINEFOUNDRY_STORAGE_ROOT": str(db.parent / "training_outputs")}
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=child_env(db), capture_output=True, text=True, timeout=600
     )
 
 
@@ -145,7 +145,9 @@ def test_the_real_stack_on_one_file_loses_and_corrupts_nothing(migrated_db, tmp_
     assert first is not None, journal.runs[-1].stderr
     journal.imported[first] = PAIRS_PER_IMPORT
 
-    server, base = start_server(db, log=tmp_path / "server.log")
+    port = free_port()
+    server = start_gunicorn(child_env(db), port, log=tmp_path / "server.log")
+    base = f"http://127.0.0.1:{port}"
     desktop = subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "tests" / "helpers" / "desktop_writer.py"), str(db), str(SECONDS)],
         stdout=subprocess.PIPE,
@@ -166,8 +168,7 @@ def test_the_real_stack_on_one_file_loses_and_corrupts_nothing(migrated_db, tmp_
         for thread in threads:
             thread.join(timeout=SECONDS + 600)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_server(server)
     server_log = (tmp_path / "server.log").read_text()
 
     # Nobody met a lock, a damaged page or a crash, and every page answered.
@@ -189,6 +190,7 @@ def test_the_real_stack_on_one_file_loses_and_corrupts_nothing(migrated_db, tmp_
         "deleted": len(journal.deleted),
         "pages": len(journal.pages),
         "desktop_writes": len(desktop_events) - len(desktop_errors),
+        "desktop_longest_call_seconds": round(max((event["seconds"] for event in desktop_events), default=0), 3),
     }
     print(json.dumps(summary))
     # Every kind of failure is collected first, so one long run reports all of them at once.
