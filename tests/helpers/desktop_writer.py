@@ -4,7 +4,7 @@
 
 One plain sqlite3 connection kept open (Python's defaults: 5 s busy timeout, the journal mode
 the file has), a commit per call, the desktop's SQL: a session, pairs with pair_count recounted,
-log records, training runs. Every committed write is acknowledged in a JSON line on stdout only
+log records, training runs, until SECONDS pass or SIGTERM. Every committed write is acknowledged in a JSON line on stdout only
 after its commit returned, with the seconds the call took (its wait for the lock included); every
 error is reported, and the call is rolled back.
 """
@@ -12,6 +12,7 @@ error is reported, and the call is rolled back.
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import sys
 import time
@@ -26,9 +27,12 @@ def report(**event) -> None:
 def main(database: str, seconds: float) -> None:
     connection = sqlite3.connect(database)  # timeout=5.0, as the desktop app's connections
     deadline = time.monotonic() + seconds
+    # SIGTERM ends the loop between calls, so every line on stdout is whole.
+    stop: list[int] = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     session_id = None
     n = 0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop:
         n += 1
         step = "session" if session_id is None or n % 25 == 0 else ("pairs", "log", "run")[n % 3]
         started = time.monotonic()

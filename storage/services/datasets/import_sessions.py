@@ -19,6 +19,10 @@ pid and last heartbeat (each commit). It is abandoned once that pid is gone on t
 its heartbeat is older than STALE_AFTER. The next import and `doctor --fix` then roll a WRITING
 import back (its pairs deleted in short batches) and complete a MOVING one; `doctor` reports them.
 
+Deleting a big session uses the same row (state DELETING, storage.services.sessions): the session
+is hidden in one commit, then its pairs go in short batches, and a delete that dies is finished
+(never undone) by the next import, the next delete of that session or `doctor --fix`.
+
 The desktop app cannot know our table: while an import runs it sees the new session (or the
 staging session "importing into N") with a pair_count that grows batch by batch, exact at every
 commit, and the session disappears again if the import is rolled back.
@@ -74,6 +78,21 @@ def begin(*, session: Callable[[], ScrapeSession], path: str, target_session_id:
             heartbeat_at=now,
         )
     return hidden
+
+
+def hide_for_deletion(session_id: int) -> None:
+    """Hide a session that is about to be deleted in batches (inside the caller's transaction)."""
+    host, pid = _here()
+    now = time.time()
+    ImportInProgress.objects.create(
+        session_id=session_id,
+        state=ImportInProgress.State.DELETING,
+        path="",
+        host=host,
+        pid=pid,
+        started_at=now,
+        heartbeat_at=now,
+    )
 
 
 def heartbeat(cursor, session_id: int) -> None:
@@ -178,7 +197,10 @@ def _drop_staging(cursor, session_id: int) -> None:
 
 
 def discard(session_id: int) -> None:
-    """Roll an unfinished import back: its pairs in short batches, then its session and row."""
+    """Delete a hidden session (an unfinished import, or a delete): its pairs in short batches, then it and its row.
+
+    pair_count goes down with every batch, so it is exact at every commit.
+    """
     size = FIRST_BATCH
     while True:
         with transaction.atomic(), connections["default"].cursor() as cursor:
@@ -214,6 +236,11 @@ class Abandoned:
     idle_seconds: float
 
     def describe(self) -> str:
+        if self.state == ImportInProgress.State.DELETING:
+            return (
+                f"a delete of session {self.session_id} by process {self.pid} on {self.host} stopped"
+                f" {self.idle_seconds:,.0f} s ago with pairs left"
+            )
         into = (
             f"session {self.target_session_id} (staged in {self.session_id})"
             if self.target_session_id
@@ -264,7 +291,7 @@ def recover(abandoned: Abandoned) -> str | None:
         _finish_move(abandoned.session_id, target)
         return "completed"
     discard(abandoned.session_id)
-    return "rolled back"
+    return "deleted" if abandoned.state == ImportInProgress.State.DELETING else "rolled back"
 
 
 def recover_abandoned_imports() -> list[tuple[Abandoned, str]]:
