@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +12,7 @@ from django.db import connections, models, transaction
 from django.db.models import Count, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from storage.db.write_batches import sqlite_batch_manners
 from storage.exceptions import InvalidInput
 from storage.fields import SortableTimestamp
 from storage.models import AppLog
@@ -24,8 +24,6 @@ MIN_DELETE_BATCH_SIZE = 100
 MAX_DELETE_BATCH_SIZE = 20_000
 # A delete batch aims at this long under the write lock, well inside what a waiting writer should bear.
 TARGET_BATCH_SECONDS = 0.05
-# Longer than the longest sleep of SQLite's busy handler, so every waiting writer gets a turn.
-PAUSE_BETWEEN_BATCHES = 0.1
 OLDEST_DATE = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
@@ -169,40 +167,6 @@ def clear_logs_matching(
             more = len(ids) == batch_size
             batch_size = next_batch_size(batch_size, seconds)
             between_batches(more=more)
-
-
-@contextmanager
-def sqlite_batch_manners() -> Iterator[Callable[..., None]]:
-    """On SQLite, give other writers their turn between delete batches; elsewhere do nothing.
-
-    Two things, after each committed batch. A passive checkpoint copies the batch's WAL pages
-    back into the database ourselves: otherwise the large WAL a mass delete leaves is copied
-    inside whichever commit next crosses the threshold, often another process's one-row insert.
-    Then a pause of PAUSE_BETWEEN_BATCHES: a writer waiting on SQLite's busy handler retries
-    only every 100 ms or so, and without the pause the next batch takes the lock first, again
-    and again. Neither holds the write lock.
-    """
-    connection = connections["default"]
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
-        # Inside the caller's transaction the batches are savepoints: nothing is committed in between.
-        yield lambda *, more: None
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA wal_autocheckpoint")
-        (previous,) = cursor.fetchone()
-        cursor.execute("PRAGMA wal_autocheckpoint = 0")
-
-    def between_batches(*, more: bool) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        if more:
-            time.sleep(PAUSE_BETWEEN_BATCHES)
-
-    try:
-        yield between_batches
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA wal_autocheckpoint = {int(previous)}")
 
 
 def clear_logs(

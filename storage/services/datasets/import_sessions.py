@@ -1,8 +1,9 @@
 """Sessions an import is still writing: hidden until the last commit, and cleaned up when the import dies.
 
-An import writes its pairs in short transactions (about TARGET_SECONDS each, so no other writer
-waits long) into a session that an ImportInProgress row hides from this app: the admin, the API,
-exports, dedupe, merge, search and doctor's counts all go through the models' default managers,
+An import writes its pairs in short transactions (about TARGET_SECONDS each, with a pause after
+each so a waiting writer gets its turn: storage.db.write_batches) into a session that an
+ImportInProgress row hides from this app: the admin, the API, exports, dedupe, merge, search and
+doctor's counts all go through the models' default managers,
 which leave such sessions and their pairs out. The last commit deletes that row, and the whole
 session appears at once.
 
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 
 from django.db import connections, transaction
 
+from storage.db.write_batches import sqlite_batch_manners
 from storage.models import ImportInProgress, ScrapeSession
 from storage.services.pair_insert import insert_pair_rows
 
@@ -107,15 +109,17 @@ def insert_batches(session_id: int, rows: Iterable[tuple]) -> int:
     written = 0
     size = FIRST_BATCH
     batch: list[tuple] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            size = next_batch_size(len(batch), _insert(session_id, batch))
+    with sqlite_batch_manners() as between_batches:
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= size:
+                size = next_batch_size(len(batch), _insert(session_id, batch))
+                written += len(batch)
+                batch = []
+                between_batches(more=True)
+        if batch:
+            _insert(session_id, batch)
             written += len(batch)
-            batch = []
-    if batch:
-        _insert(session_id, batch)
-        written += len(batch)
     return written
 
 
@@ -158,15 +162,17 @@ def _finish_move(staging_id: int, target_id: int) -> None:
             [ImportInProgress.State.MOVING, time.time(), staging_id],
         )
     size = FIRST_BATCH
-    while True:
-        with transaction.atomic(), connections["default"].cursor() as cursor:
-            started = time.perf_counter()
-            moved = _move_batch(cursor, staging_id, target_id, limit=size)
-            if not moved:
-                _drop_staging(cursor, staging_id)
-                return
-            heartbeat(cursor, staging_id)
-            size = next_batch_size(moved, time.perf_counter() - started)
+    with sqlite_batch_manners() as between_batches:
+        while True:
+            with transaction.atomic(), connections["default"].cursor() as cursor:
+                started = time.perf_counter()
+                moved = _move_batch(cursor, staging_id, target_id, limit=size)
+                if not moved:
+                    _drop_staging(cursor, staging_id)
+                    return
+                heartbeat(cursor, staging_id)
+                size = next_batch_size(moved, time.perf_counter() - started)
+            between_batches(more=True)
 
 
 def _move_batch(cursor, staging_id: int, target_id: int, *, limit: int) -> int:
@@ -202,24 +208,26 @@ def discard(session_id: int) -> None:
     pair_count goes down with every batch, so it is exact at every commit.
     """
     size = FIRST_BATCH
-    while True:
-        with transaction.atomic(), connections["default"].cursor() as cursor:
-            started = time.perf_counter()
-            cursor.execute(
-                "DELETE FROM scraped_pairs WHERE id IN"
-                " (SELECT id FROM scraped_pairs WHERE session_id = %s ORDER BY id LIMIT %s)",
-                [session_id, size],
-            )
-            deleted = cursor.rowcount
-            if not deleted:
-                _drop_staging(cursor, session_id)
-                return
-            cursor.execute(
-                "UPDATE scrape_sessions SET pair_count = COALESCE(pair_count, 0) - %s WHERE id = %s",
-                [deleted, session_id],
-            )
-            heartbeat(cursor, session_id)
-            size = next_batch_size(deleted, time.perf_counter() - started)
+    with sqlite_batch_manners() as between_batches:
+        while True:
+            with transaction.atomic(), connections["default"].cursor() as cursor:
+                started = time.perf_counter()
+                cursor.execute(
+                    "DELETE FROM scraped_pairs WHERE id IN"
+                    " (SELECT id FROM scraped_pairs WHERE session_id = %s ORDER BY id LIMIT %s)",
+                    [session_id, size],
+                )
+                deleted = cursor.rowcount
+                if not deleted:
+                    _drop_staging(cursor, session_id)
+                    return
+                cursor.execute(
+                    "UPDATE scrape_sessions SET pair_count = COALESCE(pair_count, 0) - %s WHERE id = %s",
+                    [deleted, session_id],
+                )
+                heartbeat(cursor, session_id)
+                size = next_batch_size(deleted, time.perf_counter() - started)
+            between_batches(more=True)
 
 
 # --- Abandoned imports ----------------------------------------------------------------------
