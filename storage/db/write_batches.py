@@ -17,6 +17,7 @@ from django.db import connections
 
 # Longer than the longest sleep of SQLite's busy handler, so every waiting writer gets a turn.
 PAUSE_BETWEEN_BATCHES = 0.1
+MAX_PAUSE = 1.0
 
 
 @contextmanager
@@ -41,11 +42,16 @@ def sqlite_batch_manners() -> Iterator[Callable[..., None]]:
         (previous,) = cursor.fetchone()
         cursor.execute("PRAGMA wal_autocheckpoint = 0")
 
+    last = [time.monotonic()]
+
     def between_batches(*, more: bool) -> None:
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
         if more:
-            time.sleep(PAUSE_BETWEEN_BATCHES)
+            # As long as the batch took, when that is longer (a busy machine slows it down): the job
+            # then holds the lock at most half the time, and waiting writers still get their turn.
+            time.sleep(min(max(PAUSE_BETWEEN_BATCHES, time.monotonic() - last[0]), MAX_PAUSE))
+        last[0] = time.monotonic()
 
     try:
         yield between_batches
