@@ -187,6 +187,7 @@ class ImportInProgress(models.Model):
     class State(models.TextChoices):
         WRITING = "writing"  # rows still going into the hidden session: a dead import is rolled back
         MOVING = "moving"  # an append moving its rows into the target: a dead import is completed
+        DELETING = "deleting"  # a session being deleted in batches: a dead delete is finished
 
     session = models.OneToOneField(
         ScrapeSession, on_delete=models.DO_NOTHING, primary_key=True, db_constraint=False, related_name="+"

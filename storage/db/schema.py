@@ -17,6 +17,9 @@ Later migrations must keep to operations that do not make Django rebuild an SQLi
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 DESKTOP_TABLES_SQLITE = {
     "settings": """
         CREATE TABLE IF NOT EXISTS settings (
@@ -155,3 +158,20 @@ def create_or_adopt_tables(apps, schema_editor) -> None:
         for index in model._meta.indexes:
             if index.name not in constraints:
                 schema_editor.add_index(model, index)
+
+
+def start_new_database(path: Path) -> None:
+    """Give a database file we are about to create `auto_vacuum=INCREMENTAL`, then WAL mode.
+
+    auto_vacuum can only be chosen before the file's first page is written (later it takes a full
+    VACUUM, which locks every other writer out while it rewrites the file). With it, `clear_logs
+    --vacuum` returns freed pages in short steps (storage.services.logs.reclaim_space). The desktop
+    app's SQL works the same on such a file. Done with a connection of SQLite's own; on a file that
+    another process has meanwhile started, SQLite leaves the setting as it is.
+    """
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        connection.execute("PRAGMA journal_mode=WAL")
+    finally:
+        connection.close()

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connections, models, transaction
 from django.db.models import Count, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from storage.db.pragmas import pragma_set
+from storage.db.write_batches import sqlite_batch_manners
 from storage.exceptions import InvalidInput
 from storage.fields import SortableTimestamp
 from storage.models import AppLog
@@ -24,8 +24,6 @@ MIN_DELETE_BATCH_SIZE = 100
 MAX_DELETE_BATCH_SIZE = 20_000
 # A delete batch aims at this long under the write lock, well inside what a waiting writer should bear.
 TARGET_BATCH_SECONDS = 0.05
-# Longer than the longest sleep of SQLite's busy handler, so every waiting writer gets a turn.
-PAUSE_BETWEEN_BATCHES = 0.1
 OLDEST_DATE = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
@@ -171,33 +169,6 @@ def clear_logs_matching(
             between_batches(more=more)
 
 
-@contextmanager
-def sqlite_batch_manners() -> Iterator[Callable[..., None]]:
-    """On SQLite, give other writers their turn between delete batches; elsewhere do nothing.
-
-    Two things, after each committed batch. A passive checkpoint copies the batch's WAL pages
-    back into the database ourselves: otherwise the large WAL a mass delete leaves is copied
-    inside whichever commit next crosses the threshold, often another process's one-row insert.
-    Then a pause of PAUSE_BETWEEN_BATCHES: a writer waiting on SQLite's busy handler retries
-    only every 100 ms or so, and without the pause the next batch takes the lock first, again
-    and again. Neither holds the write lock.
-    """
-    connection = connections["default"]
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
-        # Inside the caller's transaction the batches are savepoints: nothing is committed in between.
-        yield lambda *, more: None
-        return
-
-    def between_batches(*, more: bool) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        if more:
-            time.sleep(PAUSE_BETWEEN_BATCHES)
-
-    with pragma_set(connection, "wal_autocheckpoint", 0):
-        yield between_batches
-
-
 def clear_logs(
     *,
     older_than_days: int | None = None,
@@ -220,18 +191,83 @@ def clear_logs(
     return clear_logs_matching(logs, on_batch=on_batch)
 
 
-def reclaim_space() -> bool:
-    """Give the space freed by deleted rows back to the filesystem; False where there is no way to.
+# Pages an incremental_vacuum step starts with; the steps then follow what was measured.
+VACUUM_FIRST_STEP_PAGES = 256
+MIN_VACUUM_STEP_PAGES, MAX_VACUUM_STEP_PAGES = 16, 16_384
+AUTO_VACUUM_NONE, AUTO_VACUUM_FULL, AUTO_VACUUM_INCREMENTAL = 0, 1, 2
 
-    SQLite rewrites the whole file (VACUUM), holding every other writer off until it is done.
+
+@dataclass
+class Reclaimed:
+    """What reclaim_space did: how (`how`), how many pages went back, and in how many write transactions."""
+
+    how: str  # "incremental", "full", "automatic", "needs-full" (nothing done), "analyze", "unsupported"
+    pages: int = 0
+    steps: list[float] = field(default_factory=list)  # seconds of each write transaction
+
+
+def reclaim_space(*, full: bool = False) -> Reclaimed:
+    """Give the space freed by deleted rows back to the filesystem, without holding other writers up.
+
+    SQLite: a database this project created has auto_vacuum=INCREMENTAL (storage.db.schema), so the
+    free pages go back in short `PRAGMA incremental_vacuum(N)` steps, each its own write transaction
+    of about TARGET_BATCH_SECONDS, with the same pause between them as the delete batches. A file
+    with auto_vacuum=NONE (a desktop database we adopted) can only shrink by a full VACUUM, which
+    rewrites the whole file while every other writer waits (the desktop app may fail meanwhile);
+    that happens only with `full`, which also switches the file to INCREMENTAL, so it is needed once.
+    PostgreSQL: VACUUM ANALYZE of app_logs (it does not block writers).
     """
     connection = connections["default"]
-    if connection.vendor == "sqlite":
-        statement = "VACUUM"
-    elif connection.vendor == "postgresql":
-        statement = "VACUUM ANALYZE app_logs"
-    else:
-        return False
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE app_logs")
+        return Reclaimed("analyze")
+    if connection.vendor != "sqlite":
+        return Reclaimed("unsupported")
     with connection.cursor() as cursor:
-        cursor.execute(statement)
-    return True
+        cursor.execute("PRAGMA auto_vacuum")
+        (mode,) = cursor.fetchone()
+        cursor.execute("PRAGMA freelist_count")
+        (free,) = cursor.fetchone()
+    if mode == AUTO_VACUUM_FULL:
+        return Reclaimed("automatic")
+    if mode == AUTO_VACUUM_NONE:
+        if not full:
+            return Reclaimed("needs-full", pages=free)
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            cursor.execute("VACUUM")
+        return Reclaimed("full", pages=free, steps=[time.perf_counter() - started])
+    return _vacuum_incrementally(connection)
+
+
+def _vacuum_incrementally(connection) -> Reclaimed:
+    done = Reclaimed("incremental")
+    pages = VACUUM_FIRST_STEP_PAGES
+    connection.ensure_connection()
+    with sqlite_batch_manners() as between_steps:
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA freelist_count")
+                (free,) = cursor.fetchone()
+            if not free:
+                return done
+            started = time.perf_counter()
+            # executescript runs the pragma to its end; a cursor's execute() would move one page.
+            connection.connection.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
+            seconds = time.perf_counter() - started
+            done.steps.append(seconds)
+            done.pages += min(pages, free)
+            more = free > pages
+            pages = next_vacuum_step(pages, seconds)
+            between_steps(more=more)
+
+
+def next_vacuum_step(pages: int, seconds: float) -> int:
+    """Grow or shrink an incremental_vacuum step so it holds the write lock for about TARGET_BATCH_SECONDS."""
+    if seconds < TARGET_BATCH_SECONDS / 2:
+        return min(pages * 2, MAX_VACUUM_STEP_PAGES)
+    if seconds > TARGET_BATCH_SECONDS * 2:
+        return max(pages // 2, MIN_VACUUM_STEP_PAGES)
+    return pages

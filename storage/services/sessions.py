@@ -9,7 +9,8 @@ from django.conf import settings
 from django.db import transaction
 
 from storage.exceptions import InvalidInput, NotFound
-from storage.models import ScrapedPair, ScrapeSession
+from storage.models import ImportInProgress, ScrapedPair, ScrapeSession
+from storage.services.datasets import import_sessions
 from storage.services.pair_counts import adjust_pair_counts
 from storage.services.pair_insert import INSERT_PAIR_SQL as INSERT_PAIR_SQL  # where callers have found it
 from storage.services.pair_insert import insert_pair_rows
@@ -192,14 +193,29 @@ def list_scrape_sessions(*, source: str | None = None, limit: int = 100, offset:
 
 
 def delete_scrape_session(*, session_id: int) -> bool:
-    """Delete a session and all its pairs in set-based statements; False if it did not exist."""
+    """Delete a session and all its pairs; False if it did not exist (or is still being imported).
+
+    One commit hides the session (import_sessions.hide_for_deletion), then its pairs are deleted in
+    transactions of about import_sessions.TARGET_SECONDS each, lowering pair_count with every batch,
+    and the last one deletes the session: other writers never wait for the whole session. A delete
+    that dies leaves the session hidden; the next delete of it, the next import or `doctor --fix`
+    finishes it. Called inside a transaction (the admin's delete view), the batches run once it commits.
+    """
     require_int(session_id, name="session_id")
     with transaction.atomic():
-        if not ScrapeSession.objects.filter(pk=session_id).exists():
-            return False
-        ScrapedPair.objects.filter(session_id=session_id).delete()
-        ScrapeSession.objects.filter(pk=session_id).delete()
-    return True
+        exists = ScrapeSession.objects.filter(pk=session_id).exists()
+        if exists:
+            import_sessions.hide_for_deletion(session_id)
+            transaction.on_commit(lambda: import_sessions.discard(session_id))
+    return exists or _finish_abandoned_delete(session_id)
+
+
+def _finish_abandoned_delete(session_id: int) -> bool:
+    """Finish an earlier delete of this session that died half-way; False when there is none."""
+    for abandoned in import_sessions.abandoned_imports():
+        if abandoned.session_id == session_id and abandoned.state == ImportInProgress.State.DELETING:
+            return import_sessions.recover(abandoned) is not None
+    return False
 
 
 def total_pair_count() -> int:

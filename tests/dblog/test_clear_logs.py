@@ -178,5 +178,8 @@ def test_outside_a_transaction_every_batch_is_committed_on_its_own():
 def test_vacuum_after_clearing(mixed_logs):
     out = clear("--all", "--vacuum")
     assert "Deleted 6 log records" in out
-    assert "Freed space returned to the filesystem (VACUUM)." in out
+    if connection.vendor == "sqlite":  # a database we created: incremental auto-vacuum, short steps
+        assert "free pages to the filesystem in" in out
+    else:
+        assert "VACUUM ANALYZE app_logs" in out
     assert remaining() == ""

@@ -4,16 +4,19 @@
 
 One plain sqlite3 connection kept open (Python's defaults: 5 s busy timeout, the journal mode
 the file has), a commit per call, the desktop's SQL: a session, pairs with pair_count recounted,
-log records, training runs. Every committed write is acknowledged in a JSON line on stdout only
-after its commit returned; every error is reported, and the call is rolled back.
+log records, training runs, until SECONDS pass or SIGTERM. Every committed write is acknowledged in a JSON line on stdout only
+after its commit returned, with the seconds the call took (its wait for the lock included); every
+error is reported, and the call is rolled back.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import sys
 import time
+from pathlib import Path
 
 
 def report(**event) -> None:
@@ -24,11 +27,15 @@ def report(**event) -> None:
 def main(database: str, seconds: float) -> None:
     connection = sqlite3.connect(database)  # timeout=5.0, as the desktop app's connections
     deadline = time.monotonic() + seconds
+    # SIGTERM ends the loop between calls, so every line on stdout is whole.
+    stop: list[int] = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     session_id = None
     n = 0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop:
         n += 1
         step = "session" if session_id is None or n % 25 == 0 else ("pairs", "log", "run")[n % 3]
+        started = time.monotonic()
         try:
             if step == "session":
                 cursor = connection.execute(
@@ -38,7 +45,7 @@ def main(database: str, seconds: float) -> None:
                 )
                 connection.commit()
                 session_id = cursor.lastrowid
-                report(event="session", id=session_id)
+                report(event="session", id=session_id, seconds=time.monotonic() - started)
             elif step == "pairs":
                 connection.executemany(
                     "INSERT INTO scraped_pairs (session_id, input_text, output_text, source_url, metadata_json)"
@@ -51,7 +58,7 @@ def main(database: str, seconds: float) -> None:
                     (session_id, session_id),
                 )
                 connection.commit()
-                report(event="pairs", session_id=session_id, added=20)
+                report(event="pairs", session_id=session_id, added=20, seconds=time.monotonic() - started)
             elif step == "log":
                 cursor = connection.execute(
                     "INSERT INTO app_logs (level, logger, message, module, func_name, line_no)"
@@ -59,22 +66,26 @@ def main(database: str, seconds: float) -> None:
                     (f"desktop record {n}",),
                 )
                 connection.commit()
-                report(event="log", id=cursor.lastrowid)
+                report(event="log", id=cursor.lastrowid, seconds=time.monotonic() - started)
             else:
+                # As the desktop app: a directory of its own under the storage root, then the row.
+                storage_path = Path(database).parent / "training_outputs" / f"desktop_run_{n}"
+                for part in ("outputs", "checkpoints", "logs"):
+                    (storage_path / part).mkdir(parents=True, exist_ok=True)
                 cursor = connection.execute(
-                    "INSERT INTO training_runs (name, status, base_model, hp_json, logs_json)"
-                    " VALUES (?, 'pending', 'tiny', '{}', '[]')",
-                    (f"desktop run {n}",),
+                    "INSERT INTO training_runs (name, status, base_model, storage_path, hp_json, logs_json)"
+                    " VALUES (?, 'pending', 'tiny', ?, '{}', '[]')",
+                    (f"desktop run {n}", str(storage_path)),
                 )
                 connection.execute(
                     "UPDATE training_runs SET status = 'running', updated_at = datetime('now') WHERE id = ?",
                     (cursor.lastrowid,),
                 )
                 connection.commit()
-                report(event="run", id=cursor.lastrowid)
+                report(event="run", id=cursor.lastrowid, seconds=time.monotonic() - started)
         except sqlite3.Error as exc:
             connection.rollback()
-            report(event="error", step=step, error=str(exc), at=time.time())
+            report(event="error", step=step, error=str(exc), at=time.time(), seconds=time.monotonic() - started)
         time.sleep(0.02)
     connection.close()
 

@@ -1,6 +1,6 @@
 """The whole stack on one database file at once, as a user runs it, for a minute (or longer).
 
-A served admin on loopback (a logged-in staff user reading the dashboard, lists, searches and a
+The admin served by gunicorn as `python3 tasks.py serve` runs it, on loopback (a logged-in staff user reading the dashboard, lists, searches and a
 session's page), two processes looping `import_pairs` of a 20,000-pair file (each keeps its last
 two sessions and deletes older ones through storage.api), one looping `export_session`,
 `clear_logs --vacuum` and `doctor`, and the desktop app's plain sqlite3 writer
@@ -26,14 +26,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.processes import PROJECT_ROOT, manage
-from tests.helpers.served_admin import Browser, start_server
+from tests.helpers.processes import PROJECT_ROOT, child_env, manage
+from tests.helpers.served_admin import Browser
+from tests.helpers.servers import free_port, start_gunicorn, stop_server
 
 pytestmark = pytest.mark.reliability
 
 SECONDS = float(os.environ.get("FINEFOUNDRY_TORTURE_SECONDS", "60"))
 PAIRS_PER_IMPORT = 20_000
 ADMIN = {"DJANGO_SUPERUSER_USERNAME": "staff", "DJANGO_SUPERUSER_PASSWORD": "a long pass phrase 42"}
+# Every Django process the test starts records its longest write transaction here (see the summary).
+TRACING = str(PROJECT_ROOT / "tests" / "helpers" / "write_tracing")
 FORBIDDEN = ("database is locked", "malformed", "Traceback", "disk image", "not a database")
 
 
@@ -59,17 +62,41 @@ class Journal:
 
     def run(self, db: Path, *args: str, what: str | None = None) -> Run:
         started = time.time()
-        result = manage(db, *args, timeout=600) if args[0] != "-c" else python(db, args[1])
+        result = manage(db, *args, timeout=600, env=traced()) if args[0] != "-c" else python(db, args[1])
         run = Run(what or args[0], result.returncode, result.stdout, result.stderr, started, time.time())
         with self.lock:
             self.runs.append(run)
         return run
 
 
+def traced() -> dict[str, str]:
+    """The environment additions that make a child record its longest write transaction (tests/helpers/write_tracing)."""
+    return {
+        "PYTHONPATH": os.pathsep.join(filter(None, [TRACING, os.environ.get("PYTHONPATH")])),
+        "FINEFOUNDRY_WRITE_TRACE_DIR": os.environ["FINEFOUNDRY_WRITE_TRACE_DIR"],
+    }
+
+
+def longest_write_transactions(trace_dir: Path) -> dict[str, list]:
+    """Per kind of process, its longest write transaction in seconds and the statement it began with."""
+    longest: dict[str, list] = {}
+    for path in trace_dir.glob("*.json"):
+        stats = json.loads(path.read_text())
+        argv = stats["argv"]
+        kind = argv[1] if len(argv) > 1 and argv[0].endswith("manage.py") else Path(argv[0]).name
+        if stats["longest_seconds"] > longest.get(kind, [0])[0]:
+            longest[kind] = [round(stats["longest_seconds"], 3), stats["longest_first_statement"][:80]]
+    return longest
+
+
 def python(db: Path, code: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "FINEFOUNDRY_DB": str(db), "FINEFOUNDRY_STORAGE_ROOT": str(db.parent / "training_outputs")}
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        env=child_env(db, **traced()),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -135,8 +162,11 @@ def write_pairs(path: Path) -> None:
             out.write(json.dumps({"input": f"torture question {i}", "output": f"torture answer {i}"}) + "\n")
 
 
-def test_the_real_stack_on_one_file_loses_and_corrupts_nothing(migrated_db, tmp_path):
+def test_the_real_stack_on_one_file_loses_and_corrupts_nothing(migrated_db, tmp_path, monkeypatch):
     db = migrated_db
+    trace_dir = tmp_path / "write_trace"
+    trace_dir.mkdir()
+    monkeypatch.setenv("FINEFOUNDRY_WRITE_TRACE_DIR", str(trace_dir))
     assert manage(db, "ensure_admin", env=ADMIN).returncode == 0
     pairs = tmp_path / "pairs.jsonl"
     write_pairs(pairs)
@@ -145,7 +175,9 @@ def test_the_real_stack_on_one_file_loses_and_corrupts_nothing(migrated_db, tmp_
     assert first is not None, journal.runs[-1].stderr
     journal.imported[first] = PAIRS_PER_IMPORT
 
-    server, base = start_server(db, log=tmp_path / "server.log")
+    port = free_port()
+    server = start_gunicorn(child_env(db, **traced()), port, log=tmp_path / "server.log")
+    base = f"http://127.0.0.1:{port}"
     desktop = subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "tests" / "helpers" / "desktop_writer.py"), str(db), str(SECONDS)],
         stdout=subprocess.PIPE,
@@ -166,8 +198,7 @@ def test_the_real_stack_on_one_file_loses_and_corrupts_nothing(migrated_db, tmp_
         for thread in threads:
             thread.join(timeout=SECONDS + 600)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_server(server)
     server_log = (tmp_path / "server.log").read_text()
 
     # Nobody met a lock, a damaged page or a crash, and every page answered.
@@ -189,6 +220,9 @@ def test_the_real_stack_on_one_file_loses_and_corrupts_nothing(migrated_db, tmp_
         "deleted": len(journal.deleted),
         "pages": len(journal.pages),
         "desktop_writes": len(desktop_events) - len(desktop_errors),
+        "desktop_longest_call_seconds": round(max((event["seconds"] for event in desktop_events), default=0), 3),
+        "longest_write_transaction_seconds": longest_write_transactions(trace_dir),
+        "load_average": os.getloadavg(),
     }
     print(json.dumps(summary))
     # Every kind of failure is collected first, so one long run reports all of them at once.

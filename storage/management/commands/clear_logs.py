@@ -3,6 +3,7 @@
 python manage.py clear_logs --older-than-days 30 --keep-last 1000
 python manage.py clear_logs --below-level WARNING --before 2024-12-01 --dry-run
 python manage.py clear_logs --all --vacuum
+python manage.py clear_logs --level DEBUG --vacuum-full   # once, on an adopted desktop file
 """
 
 from __future__ import annotations
@@ -36,7 +37,17 @@ class Command(BaseCommand):
         parser.add_argument("--keep-last", type=int, metavar="N", help="never delete the N newest (matching) records")
         parser.add_argument("--all", action="store_true", help="delete every record (needed when no filter is given)")
         parser.add_argument("--dry-run", action="store_true", help="report what would be deleted; delete nothing")
-        parser.add_argument("--vacuum", action="store_true", help="give the freed space back to the filesystem after")
+        parser.add_argument(
+            "--vacuum",
+            action="store_true",
+            help="give the freed space back to the filesystem after, in short steps (SQLite: auto_vacuum=INCREMENTAL)",
+        )
+        parser.add_argument(
+            "--vacuum-full",
+            action="store_true",
+            help="on a database without incremental auto-vacuum (an adopted desktop file): one full VACUUM that"
+            " blocks every other writer while it rewrites the file, and switches it to incremental for next time",
+        )
 
     def handle(self, *args, **options):
         criteria = {name: options[name] for name in CRITERIA}
@@ -61,11 +72,24 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(f"Deleted {deleted:,} log records in {len(batches)} batches{longest}.")
             )
-        if options["vacuum"]:
-            if logs.reclaim_space():
-                self.stdout.write("Freed space returned to the filesystem (VACUUM).")
-            else:
-                self.stdout.write("This database has no way to return freed space; skipped --vacuum.")
+        if options["vacuum"] or options["vacuum_full"]:
+            self.stdout.write(self.vacuum_report(logs.reclaim_space(full=options["vacuum_full"])))
+
+    def vacuum_report(self, done: logs.Reclaimed) -> str:
+        longest = f"; longest {max(done.steps) * 1000:.0f} ms" if done.steps else ""
+        return {
+            "incremental": f"Returned {done.pages:,} free pages to the filesystem in {len(done.steps)} steps{longest}.",
+            "full": f"Returned {done.pages:,} free pages to the filesystem with a full VACUUM ({longest[2:]});"
+            " this database now has incremental auto-vacuum, so --vacuum will do from now on.",
+            "automatic": "This database returns freed space by itself (auto_vacuum=FULL); nothing to do.",
+            "needs-full": f"This database has {done.pages:,} free pages but no incremental auto-vacuum (it was created"
+            " by the desktop app). Returning them needs a one-time full VACUUM that rewrites the whole file and"
+            " blocks every other writer until it is done (the desktop app may fail with 'database is locked'"
+            " meanwhile). Run clear_logs --vacuum-full when nothing else is writing; it also switches the file to"
+            " incremental auto-vacuum, so --vacuum works in short steps after that. Nothing was vacuumed.",
+            "analyze": "Freed space marked for reuse (VACUUM ANALYZE app_logs).",
+            "unsupported": "This database has no way to return freed space; skipped --vacuum.",
+        }[done.how]
 
     def report_dry_run(self, selected) -> None:
         by_level = logs.count_by_level(selected)

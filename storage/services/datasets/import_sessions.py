@@ -1,8 +1,9 @@
 """Sessions an import is still writing: hidden until the last commit, and cleaned up when the import dies.
 
-An import writes its pairs in short transactions (about TARGET_SECONDS each, so no other writer
-waits long) into a session that an ImportInProgress row hides from this app: the admin, the API,
-exports, dedupe, merge, search and doctor's counts all go through the models' default managers,
+An import writes its pairs in short transactions (about TARGET_SECONDS each, with a pause after
+each so a waiting writer gets its turn: storage.db.write_batches) into a session that an
+ImportInProgress row hides from this app: the admin, the API, exports, dedupe, merge, search and
+doctor's counts all go through the models' default managers,
 which leave such sessions and their pairs out. The last commit deletes that row, and the whole
 session appears at once.
 
@@ -19,6 +20,10 @@ pid and last heartbeat (each commit). It is abandoned once that pid is gone on t
 its heartbeat is older than STALE_AFTER. The next import and `doctor --fix` then roll a WRITING
 import back (its pairs deleted in short batches) and complete a MOVING one; `doctor` reports them.
 
+Deleting a big session uses the same row (state DELETING, storage.services.sessions): the session
+is hidden in one commit, then its pairs go in short batches, and a delete that dies is finished
+(never undone) by the next import, the next delete of that session or `doctor --fix`.
+
 The desktop app cannot know our table: while an import runs it sees the new session (or the
 staging session "importing into N") with a pair_count that grows batch by batch, exact at every
 commit, and the session disappears again if the import is rolled back.
@@ -34,6 +39,7 @@ from dataclasses import dataclass
 
 from django.db import connections, transaction
 
+from storage.db.write_batches import sqlite_batch_manners
 from storage.models import ImportInProgress, ScrapeSession
 from storage.services.pair_counts import adjust_pair_counts
 from storage.services.pair_insert import insert_pair_rows
@@ -77,6 +83,21 @@ def begin(*, session: Callable[[], ScrapeSession], path: str, target_session_id:
     return hidden
 
 
+def hide_for_deletion(session_id: int) -> None:
+    """Hide a session that is about to be deleted in batches (inside the caller's transaction)."""
+    host, pid = _here()
+    now = time.time()
+    ImportInProgress.objects.create(
+        session_id=session_id,
+        state=ImportInProgress.State.DELETING,
+        path="",
+        host=host,
+        pid=pid,
+        started_at=now,
+        heartbeat_at=now,
+    )
+
+
 def heartbeat(cursor, session_id: int) -> None:
     """Say this import is alive; called inside each of its write transactions."""
     cursor.execute(
@@ -89,15 +110,17 @@ def insert_batches(session_id: int, rows: Iterable[tuple]) -> int:
     written = 0
     size = FIRST_BATCH
     batch: list[tuple] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            size = next_batch_size(len(batch), _insert(session_id, batch))
+    with sqlite_batch_manners() as between_batches:
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= size:
+                size = next_batch_size(len(batch), _insert(session_id, batch))
+                written += len(batch)
+                batch = []
+                between_batches(more=True)
+        if batch:
+            _insert(session_id, batch)
             written += len(batch)
-            batch = []
-    if batch:
-        _insert(session_id, batch)
-        written += len(batch)
     return written
 
 
@@ -137,15 +160,17 @@ def _finish_move(staging_id: int, target_id: int) -> None:
             [ImportInProgress.State.MOVING, time.time(), staging_id],
         )
     size = FIRST_BATCH
-    while True:
-        with transaction.atomic(), connections["default"].cursor() as cursor:
-            started = time.perf_counter()
-            moved = _move_batch(cursor, staging_id, target_id, limit=size)
-            if not moved:
-                _drop_staging(cursor, staging_id)
-                return
-            heartbeat(cursor, staging_id)
-            size = next_batch_size(moved, time.perf_counter() - started)
+    with sqlite_batch_manners() as between_batches:
+        while True:
+            with transaction.atomic(), connections["default"].cursor() as cursor:
+                started = time.perf_counter()
+                moved = _move_batch(cursor, staging_id, target_id, limit=size)
+                if not moved:
+                    _drop_staging(cursor, staging_id)
+                    return
+                heartbeat(cursor, staging_id)
+                size = next_batch_size(moved, time.perf_counter() - started)
+            between_batches(more=True)
 
 
 def _move_batch(cursor, staging_id: int, target_id: int, *, limit: int) -> int:
@@ -171,23 +196,28 @@ def _drop_staging(cursor, session_id: int) -> None:
 
 
 def discard(session_id: int) -> None:
-    """Roll an unfinished import back: its pairs in short batches, then its session and row."""
+    """Delete a hidden session (an unfinished import, or a delete): its pairs in short batches, then it and its row.
+
+    pair_count goes down with every batch, so it is exact at every commit.
+    """
     size = FIRST_BATCH
-    while True:
-        with transaction.atomic(), connections["default"].cursor() as cursor:
-            started = time.perf_counter()
-            cursor.execute(
-                "DELETE FROM scraped_pairs WHERE id IN"
-                " (SELECT id FROM scraped_pairs WHERE session_id = %s ORDER BY id LIMIT %s)",
-                [session_id, size],
-            )
-            deleted = cursor.rowcount
-            if not deleted:
-                _drop_staging(cursor, session_id)
-                return
-            adjust_pair_counts({session_id: -deleted})
-            heartbeat(cursor, session_id)
-            size = next_batch_size(deleted, time.perf_counter() - started)
+    with sqlite_batch_manners() as between_batches:
+        while True:
+            with transaction.atomic(), connections["default"].cursor() as cursor:
+                started = time.perf_counter()
+                cursor.execute(
+                    "DELETE FROM scraped_pairs WHERE id IN"
+                    " (SELECT id FROM scraped_pairs WHERE session_id = %s ORDER BY id LIMIT %s)",
+                    [session_id, size],
+                )
+                deleted = cursor.rowcount
+                if not deleted:
+                    _drop_staging(cursor, session_id)
+                    return
+                adjust_pair_counts({session_id: -deleted})
+                heartbeat(cursor, session_id)
+                size = next_batch_size(deleted, time.perf_counter() - started)
+            between_batches(more=True)
 
 
 # --- Abandoned imports ----------------------------------------------------------------------
@@ -204,6 +234,11 @@ class Abandoned:
     idle_seconds: float
 
     def describe(self) -> str:
+        if self.state == ImportInProgress.State.DELETING:
+            return (
+                f"a delete of session {self.session_id} by process {self.pid} on {self.host} stopped"
+                f" {self.idle_seconds:,.0f} s ago with pairs left"
+            )
         into = (
             f"session {self.target_session_id} (staged in {self.session_id})"
             if self.target_session_id
@@ -254,7 +289,7 @@ def recover(abandoned: Abandoned) -> str | None:
         _finish_move(abandoned.session_id, target)
         return "completed"
     discard(abandoned.session_id)
-    return "rolled back"
+    return "deleted" if abandoned.state == ImportInProgress.State.DELETING else "rolled back"
 
 
 def recover_abandoned_imports() -> list[tuple[Abandoned, str]]:

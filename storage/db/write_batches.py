@@ -1,0 +1,54 @@
+"""Manners for a job that writes SQLite in many short transactions: let every waiting writer have a turn.
+
+Short transactions alone are not enough. SQLite's busy handler is not a queue: a waiting writer
+sleeps and retries (every 100 ms once it has waited a while), and a job that starts its next
+transaction at once takes the lock again first, time after time; two such jobs side by side can
+keep a third writer out for longer than its busy timeout (the desktop app's 5 s). So the jobs
+(clear_logs' deletes and vacuum steps, imports, session deletes) pause between transactions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from django.db import connections
+
+from storage.db.pragmas import pragma_set
+
+# Longer than the longest sleep of SQLite's busy handler, so every waiting writer gets a turn.
+PAUSE_BETWEEN_BATCHES = 0.1
+MAX_PAUSE = 1.0
+
+
+@contextmanager
+def sqlite_batch_manners() -> Iterator[Callable[..., None]]:
+    """On SQLite, give other writers their turn between a job's batches; elsewhere do nothing.
+
+    Two things, after each committed batch. A passive checkpoint copies the batch's WAL pages
+    back into the database ourselves: otherwise the large WAL a mass delete leaves is copied
+    inside whichever commit next crosses the threshold, often another process's one-row insert.
+    Autocheckpoints are off meanwhile (restored after) for the same reason.
+    Then a pause of PAUSE_BETWEEN_BATCHES: a writer waiting on SQLite's busy handler retries
+    only every 100 ms or so, and without the pause the next batch takes the lock first, again
+    and again. Neither holds the write lock.
+    """
+    connection = connections["default"]
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        # Inside the caller's transaction the batches are savepoints: nothing is committed in between.
+        yield lambda *, more: None
+        return
+    last = [time.monotonic()]
+
+    def between_batches(*, more: bool) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        if more:
+            # As long as the batch took, when that is longer (a busy machine slows it down): the job
+            # then holds the lock at most half the time, and waiting writers still get their turn.
+            time.sleep(min(max(PAUSE_BETWEEN_BATCHES, time.monotonic() - last[0]), MAX_PAUSE))
+        last[0] = time.monotonic()
+
+    with pragma_set(connection, "wal_autocheckpoint", 0):
+        yield between_batches

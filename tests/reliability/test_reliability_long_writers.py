@@ -1,0 +1,230 @@
+"""The long writers (a big session's delete, clear_logs --vacuum) never hold the write lock long.
+
+The desktop app's writer (tests/helpers/desktop_writer.py: plain sqlite3, 5 s busy timeout, commit
+per call) runs beside the job, which runs in a process whose SQLite work is slowed down as on a
+busy machine (tests/helpers/slowed.py): a job done in one transaction then holds the lock for
+well over 5 s, one done in short transactions sized by measured time does not. A delete killed
+half way leaves its session hidden, never visible half-deleted, and is finished by `doctor --fix`
+or by deleting the session again.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.desktop import load_desktop_fixture
+from tests.helpers.processes import PROJECT_ROOT, check_database, child_env, manage
+
+pytestmark = [
+    pytest.mark.reliability,
+    pytest.mark.sqlite_only("SQLite's single write lock, auto_vacuum and a plain sqlite3 writer on the file"),
+]
+
+PAIRS = 100_000
+# 1 ms of sleep every this many SQLite VM steps: a 100,000-pair delete in one transaction takes ~8 s.
+SLOW_OPS = "500"
+
+
+def big_session(db: Path, session_id: int, pairs: int = PAIRS) -> None:
+    connection = sqlite3.connect(db)
+    connection.execute(
+        "INSERT INTO scrape_sessions (id, source, name, pair_count) VALUES (?, 'test', 'big', ?)", (session_id, pairs)
+    )
+    connection.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+        " INSERT INTO scraped_pairs (session_id, input_text, output_text)"
+        " SELECT ?, printf('question %d about something', i), printf('answer %d in a few words', i) FROM n",
+        (pairs, session_id),
+    )
+    connection.commit()
+    connection.close()
+
+
+def many_logs(db: Path, records: int) -> None:
+    connection = sqlite3.connect(db)
+    connection.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+        " INSERT INTO app_logs (level, logger, message) SELECT 'DEBUG', 'test', printf('%0300d', i) FROM n",
+        (records,),
+    )
+    connection.commit()
+    connection.close()
+
+
+def slowed(db: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "tests" / "helpers" / "slowed.py"), SLOW_OPS, *args],
+        cwd=PROJECT_ROOT,
+        env=child_env(db),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def beside_the_desktop(db: Path, job: subprocess.Popen) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """Run the desktop writer until `job` ends; return the job's result and the writer's events."""
+    desktop = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "tests" / "helpers" / "desktop_writer.py"), str(db), "3600"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = job.communicate(timeout=900)
+    finally:
+        desktop.send_signal(signal.SIGTERM)
+    desktop_out, desktop_err = desktop.communicate(timeout=60)
+    assert desktop.returncode == 0, desktop_err
+    events = [json.loads(line) for line in desktop_out.splitlines()]
+    return subprocess.CompletedProcess(job.args, job.returncode, out, err), events
+
+
+def assert_the_desktop_never_failed(events: list[dict]) -> None:
+    assert [event for event in events if event["event"] == "error"] == []
+    assert len(events) >= 10  # it really wrote meanwhile
+
+
+def test_a_big_session_delete_never_makes_the_desktop_wait_out_its_timeout(migrated_db):
+    big_session(migrated_db, 7)
+    result, events = beside_the_desktop(migrated_db, slowed(migrated_db, "delete", "7"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+    assert_the_desktop_never_failed(events)
+    connection = check_database(migrated_db)  # integrity ok, every pair_count exact
+    assert connection.execute("SELECT COUNT(*) FROM scraped_pairs WHERE session_id = 7").fetchone() == (0,)
+    assert connection.execute("SELECT COUNT(*) FROM scrape_sessions WHERE id = 7").fetchone() == (0,)
+    assert connection.execute("SELECT COUNT(*) FROM storage_imports_in_progress").fetchone() == (0,)
+
+
+def test_clear_logs_vacuum_never_makes_the_desktop_wait_out_its_timeout(migrated_db):
+    big_session(migrated_db, 7)  # what stays: a full VACUUM copies all of it under the lock
+    many_logs(migrated_db, 200_000)
+    result, events = beside_the_desktop(
+        migrated_db, slowed(migrated_db, "manage", "clear_logs", "--level", "DEBUG", "--vacuum")
+    )
+    assert result.returncode == 0, result.stderr
+    assert_the_desktop_never_failed(events)
+    assert "Deleted 200,000 log records" in result.stdout
+    assert "free pages to the filesystem in" in result.stdout
+    connection = check_database(migrated_db)
+    assert connection.execute("PRAGMA auto_vacuum").fetchone() == (2,)
+    # Only pages freed meanwhile by the desktop's own deletes may be left; the logs' pages went back.
+    assert connection.execute("PRAGMA freelist_count").fetchone()[0] < 100
+
+
+def start_slowed_delete_and_kill_half_way(db: Path, session_id: int) -> None:
+    job = slowed(db, "delete", str(session_id))
+    watcher = sqlite3.connect(db)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            (count,) = watcher.execute("SELECT pair_count FROM scrape_sessions WHERE id = ?", (session_id,)).fetchone()
+            if count < PAIRS // 2:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the delete never got half way")
+    finally:
+        watcher.close()
+    job.send_signal(signal.SIGKILL)
+    job.communicate(timeout=60)
+
+
+def visible_through_the_api(db: Path, session_id: int) -> str:
+    code = f"from storage import api; print(api.get_scrape_session({session_id}), api.list_scrape_sessions(limit=100))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=child_env(db), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("finisher", ["doctor --fix", "delete again"])
+def test_a_delete_killed_half_way_leaves_the_session_hidden_until_it_is_finished(migrated_db, finisher):
+    big_session(migrated_db, 7)
+    big_session(migrated_db, 8, pairs=10)
+    start_slowed_delete_and_kill_half_way(migrated_db, 7)
+
+    connection = check_database(migrated_db)  # integrity ok, pair_count exact at the last commit
+    (left,) = connection.execute("SELECT COUNT(*) FROM scraped_pairs WHERE session_id = 7").fetchone()
+    assert 0 < left < PAIRS
+    assert connection.execute("SELECT state FROM storage_imports_in_progress").fetchall() == [("deleting",)]
+    connection.close()
+    seen = visible_through_the_api(migrated_db, 7)
+    assert seen.startswith("None ")  # not visible half-deleted
+    assert "'id': 8" in seen and "'id': 7" not in seen
+
+    doctor = manage(migrated_db, "doctor", "--check", "imports")
+    assert doctor.returncode == 1
+    assert "a delete of session 7" in doctor.stdout
+
+    if finisher == "doctor --fix":
+        fixed = manage(migrated_db, "doctor", "--fix", "--check", "imports")
+        assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+        assert "deleted" in fixed.stdout
+    else:
+        again = subprocess.run(
+            [sys.executable, "-c", "from storage import api; print(api.delete_scrape_session(7))"],
+            cwd=PROJECT_ROOT,
+            env=child_env(migrated_db),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert again.stdout.strip() == "True", again.stderr
+
+    connection = check_database(migrated_db)
+    assert connection.execute("SELECT COUNT(*) FROM scraped_pairs WHERE session_id = 7").fetchone() == (0,)
+    assert connection.execute("SELECT COUNT(*) FROM scrape_sessions WHERE id = 7").fetchone() == (0,)
+    assert connection.execute("SELECT pair_count FROM scrape_sessions WHERE id = 8").fetchone() == (10,)
+    assert connection.execute("SELECT COUNT(*) FROM storage_imports_in_progress").fetchone() == (0,)
+    assert manage(migrated_db, "doctor", "--check", "imports").returncode == 0
+
+
+@pytest.mark.parametrize("generation", ["current"])
+def test_an_adopted_desktop_file_is_vacuumed_in_full_only_when_asked_then_incrementally(tmp_path, generation):
+    db = load_desktop_fixture(generation, tmp_path / "finefoundry.db")
+    assert manage(db, "migrate", "--no-input", "-v", "0").returncode == 0
+    many_logs(db, 20_000)
+    connection = sqlite3.connect(db)
+    assert connection.execute("PRAGMA auto_vacuum").fetchone() == (0,)
+    connection.close()
+
+    refused = manage(db, "clear_logs", "--level", "DEBUG", "--vacuum")
+    assert refused.returncode == 0, refused.stderr
+    assert "needs a one-time full VACUUM" in refused.stdout
+    assert "blocks every other writer" in refused.stdout and "--vacuum-full" in refused.stdout
+    connection = sqlite3.connect(db)
+    assert connection.execute("PRAGMA auto_vacuum").fetchone() == (0,)
+    assert connection.execute("PRAGMA freelist_count").fetchone()[0] > 0
+    connection.close()
+
+    full = manage(db, "clear_logs", "--level", "DEBUG", "--vacuum-full")
+    assert full.returncode == 0, full.stderr
+    assert "full VACUUM" in full.stdout and "incremental auto-vacuum" in full.stdout
+    connection = sqlite3.connect(db)
+    assert connection.execute("PRAGMA auto_vacuum").fetchone() == (2,)
+    assert connection.execute("PRAGMA freelist_count").fetchone() == (0,)
+    connection.close()
+
+    # From now on --vacuum works in short steps, and the desktop's SQL works on the file as before.
+    desktop = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "tests" / "helpers" / "desktop_writer.py"), str(db), "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert '"error"' not in desktop.stdout and desktop.returncode == 0, desktop.stdout + desktop.stderr
+    many_logs(db, 20_000)
+    again = manage(db, "clear_logs", "--level", "DEBUG", "--vacuum")
+    assert "free pages to the filesystem in" in again.stdout
+    check_database(db)
