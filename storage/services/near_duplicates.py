@@ -27,7 +27,7 @@ import numpy as np
 from django.db import connections, transaction
 
 from storage.exceptions import InvalidInput
-from storage.models import ScrapedPair, hidden_session_ids
+from storage.models import ScrapedPair, ScrapeSession, hidden_session_ids
 from storage.services import minhash
 from storage.services.pair_edits import delete_pairs
 from storage.services.sessions import existing_sessions, session_id_list
@@ -40,6 +40,7 @@ READ_BATCH = 5_000
 ESTIMATE_MARGIN = 0.15
 # Parameters per statement stay well under SQLite's 32,766 and PostgreSQL's 65,535.
 ID_CHUNK = 5_000
+WRITE_BATCH = 200_000  # band rows per write transaction
 KEEP_POLICIES = ("oldest", "longest")
 
 Progress = Callable[[int, int], None]
@@ -97,45 +98,83 @@ def _forget(cursor, stored: list[tuple[int, bytes]]) -> None:
         cursor.execute(f"DELETE FROM {SIGNATURES} WHERE pair_id IN ({_placeholders(chunk)})", chunk)
 
 
-def _store(connection, rows: list[tuple[int, str, str, int, bytes | None]]) -> np.ndarray:
-    """Sign (id, input, output, content hash, stale signature or None) rows and store them; return the signatures."""
-    table = minhash.signatures(
-        [minhash.pair_text(input_text, output_text) for _, input_text, output_text, _, _ in rows]
-    )
-    keys = minhash.band_keys(table)
-    band_rows = sorted(
-        (band, int(key), row[0])
-        for row, row_keys in zip(rows, keys.tolist(), strict=True)
-        for band, key in enumerate(row_keys)
-    )
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        _forget(cursor, [(row[0], row[4]) for row in rows if row[4] is not None])
-        cursor.executemany(
-            f"INSERT INTO {SIGNATURES} (pair_id, content_hash, signature) VALUES (%s, %s, %s)",
-            [(row[0], row[3], minhash.to_blob(signature)) for row, signature in zip(rows, table, strict=True)],
-        )
-        cursor.executemany(f"INSERT INTO {BANDS} (band, hash, pair_id) VALUES (%s, %s, %s)", band_rows)
-    return table
+class _Signer:
+    """Signs pairs in batches and stores them: stale rows out first, then band rows, then signatures.
+
+    Band rows are written sorted by key at the end, in short transactions: in key order each
+    B-tree page is touched once, where inserting batch by batch would touch pages all over a
+    16-million-row index. Signatures go last, so a run killed half way leaves pairs without a
+    signature (signed again next time; their band rows already there are kept: ON CONFLICT DO
+    NOTHING), never a signature without its bands.
+    """
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.rows: list[tuple] = []
+        self.ids: list[np.ndarray] = []
+        self.hashes: list[int] = []
+        self.tables: list[np.ndarray] = []
+        self.count = 0
+
+    def add(self, pair_id: int, input_text: str, output_text: str, current_hash: int, stale: bytes | None) -> None:
+        self.rows.append((pair_id, input_text, output_text, current_hash, stale))
+        if len(self.rows) >= SIGN_BATCH:
+            self.sign()
+
+    def sign(self) -> None:
+        if not self.rows:
+            return
+        table = minhash.signatures([minhash.pair_text(row[1], row[2]) for row in self.rows])
+        stale = [(row[0], row[4]) for row in self.rows if row[4] is not None]
+        if stale:
+            with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+                _forget(cursor, stale)
+        self.ids.append(np.fromiter((row[0] for row in self.rows), dtype=np.int64, count=len(self.rows)))
+        self.hashes.extend(row[3] for row in self.rows)
+        self.tables.append(table)
+        self.count += len(self.rows)
+        self.rows.clear()
+
+    def signed(self) -> dict[int, np.ndarray]:
+        """Sign what is left, store everything; the new signatures by pair id."""
+        self.sign()
+        if not self.count:
+            return {}
+        ids = np.concatenate(self.ids)
+        table = np.concatenate(self.tables)
+        keys = minhash.band_keys(table)
+        bands = np.tile(np.arange(minhash.BANDS, dtype=np.int64), len(ids))
+        hashes = keys.ravel()
+        owners = np.repeat(ids, minhash.BANDS)
+        order = np.lexsort((owners, hashes, bands))
+        insert = f"INSERT INTO {BANDS} (band, hash, pair_id) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+        for start in range(0, len(order), WRITE_BATCH):
+            part = order[start : start + WRITE_BATCH]
+            rows = list(zip(bands[part].tolist(), hashes[part].tolist(), owners[part].tolist(), strict=True))
+            with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+                cursor.executemany(insert, rows)
+        by_id = np.argsort(ids, kind="stable")
+        for start in range(0, len(by_id), WRITE_BATCH // minhash.BANDS):
+            part = by_id[start : start + WRITE_BATCH // minhash.BANDS].tolist()
+            blobs = minhash.to_blob(table[part])  # one conversion, then 256-byte slices
+            size = minhash.SIGNATURE_BYTES
+            rows = [(int(ids[i]), self.hashes[i], blobs[n * size : (n + 1) * size]) for n, i in enumerate(part)]
+            with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO {SIGNATURES} (pair_id, content_hash, signature) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (pair_id) DO UPDATE SET content_hash = excluded.content_hash,"
+                    " signature = excluded.signature",
+                    rows,
+                )
+        return dict(zip(ids.tolist(), table, strict=True))
 
 
 def _signed_pairs(connection, session_ids: list[int], progress: Progress | None) -> tuple[np.ndarray, np.ndarray, int]:
     """(ids, signatures) of the given sessions' pairs in id order, signing the unsigned and edited; and how many."""
     total = sum(session.pair_count or 0 for session in existing_sessions(session_ids).values())
     ids: list[int] = []
-    parts: list[np.ndarray] = []
-    pending: list[tuple] = []
-    pending_at: list[int] = []
-    signed = 0
-
-    def flush():
-        nonlocal signed
-        table = _store(connection, pending)
-        for position, signature in zip(pending_at, table, strict=True):
-            parts[position] = signature.reshape(1, minhash.BINS)
-        signed += len(pending)
-        pending.clear()
-        pending_at.clear()
-
+    parts: list[np.ndarray | None] = []
+    signer = _Signer(connection)
     with connection.chunked_cursor() as cursor:
         cursor.execute(
             f"SELECT p.id, p.input_text, p.output_text, s.content_hash, s.signature FROM scraped_pairs p"
@@ -148,36 +187,35 @@ def _signed_pairs(connection, session_ids: list[int], progress: Progress | None)
                 ids.append(pair_id)
                 current = minhash.content_hash(input_text, output_text)
                 if blob is not None and stored_hash == current:
-                    parts.append(minhash.from_blob(blob).reshape(1, minhash.BINS))
+                    parts.append(minhash.from_blob(blob))
                 else:
-                    pending.append((pair_id, input_text, output_text, current, blob))
-                    pending_at.append(len(parts))
+                    signer.add(pair_id, input_text, output_text, current, blob)
                     parts.append(None)
-            if len(pending) >= SIGN_BATCH:
-                flush()
             if progress:
                 progress(len(ids), max(total, len(ids)))
-    if pending:
-        flush()
-    table = np.concatenate(parts) if parts else np.empty((0, minhash.BINS), dtype=np.uint32)
-    return np.array(ids, dtype=np.int64), table, signed
+    fresh = signer.signed()
+    table = np.empty((len(ids), minhash.BINS), dtype=np.uint32)
+    for position, (pair_id, part) in enumerate(zip(ids, parts, strict=True)):
+        table[position] = fresh[pair_id] if part is None else part
+    return np.array(ids, dtype=np.int64), table, signer.count
 
 
 def _sign_the_rest(connection, excluded_sessions: list[int]) -> int:
     """Sign the pairs of every other visible session that have no signature yet; return how many."""
     excluded = excluded_sessions + hidden_session_ids(connection)
-    signed = 0
-    with connection.cursor() as cursor:
+    signer = _Signer(connection)
+    with connection.chunked_cursor() as cursor:
         cursor.execute(
             "SELECT p.id, p.input_text, p.output_text FROM scraped_pairs p"
             f" WHERE p.session_id NOT IN ({_placeholders(excluded)})"
             f" AND NOT EXISTS (SELECT 1 FROM {SIGNATURES} s WHERE s.pair_id = p.id) ORDER BY p.id",
             excluded,
         )
-        while rows := cursor.fetchmany(SIGN_BATCH):
-            _store(connection, [(i, a, b, minhash.content_hash(a, b), None) for i, a, b in rows])
-            signed += len(rows)
-    return signed
+        while rows := cursor.fetchmany(READ_BATCH):
+            for pair_id, input_text, output_text in rows:
+                signer.add(pair_id, input_text, output_text, minhash.content_hash(input_text, output_text), None)
+    signer.signed()
+    return signer.count
 
 
 def _internal_candidates(table: np.ndarray) -> np.ndarray:
@@ -274,6 +312,11 @@ def _components(edges: list[tuple[int, int]]) -> list[list[int]]:
     return sorted((sorted(group) for group in groups.values() if len(group) > 1), key=lambda group: group[0])
 
 
+def _covers_every_session(connection, session_ids: list[int]) -> bool:
+    """Whether the given sessions are every visible session (then there is nothing else to look up)."""
+    return not ScrapeSession.objects.exclude(pk__in=session_ids).exists()
+
+
 def find_near_duplicates(
     *,
     session_ids: list[int],
@@ -291,19 +334,21 @@ def find_near_duplicates(
         raise InvalidInput("give at least one session id")
     connection = connections["default"]
     ids, table, signed = _signed_pairs(connection, ids_given, progress)
-    position_edges = _internal_candidates(table)
-    candidates = [(int(ids[a]), int(ids[b])) for a, b in position_edges.tolist()] if len(ids) else []
-    signature_of = dict(zip(ids.tolist(), range(len(ids)), strict=True))
-    lookup = {pair_id: table[position] for pair_id, position in signature_of.items()}
-    if against_stored and len(ids):
+    floor = threshold - ESTIMATE_MARGIN
+    edges = _internal_candidates(table)
+    # The signatures' share of equal values estimates the Jaccard similarity: a cheap first filter.
+    close = (table[edges[:, 0]] == table[edges[:, 1]]).mean(axis=1) >= floor if len(edges) else []
+    likely = [(int(ids[a]), int(ids[b])) for a, b in edges[close].tolist()] if len(edges) else []
+    if against_stored and len(ids) and not _covers_every_session(connection, ids_given):
         signed += _sign_the_rest(connection, ids_given)
         external = _external_candidates(connection, ids, table, ids_given)
-        lookup.update(_stored_signatures(connection, sorted({other for _, other in external})))
-        candidates.extend(external)
-    floor = threshold - ESTIMATE_MARGIN
-    likely = [
-        (a, b) for a, b in candidates if a in lookup and b in lookup and float(np.mean(lookup[a] == lookup[b])) >= floor
-    ]
+        stored = _stored_signatures(connection, sorted({other for _, other in external}))
+        position = dict(zip(ids.tolist(), range(len(ids)), strict=True))
+        likely.extend(
+            (given, other)
+            for given, other in external
+            if other in stored and float((table[position[given]] == stored[other]).mean()) >= floor
+        )
     sets = _shingle_sets(connection, sorted({pair_id for edge in likely for pair_id in edge}))
     similar = [(a, b) for a, b in likely if a in sets and b in sets and minhash.jaccard(sets[a], sets[b]) >= threshold]
     if progress:
