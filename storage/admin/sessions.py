@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 
 from storage.admin.base import FineFoundryModelAdmin
 from storage.admin.display import PREVIEW_CHARS, PrettyJSONField, preview
+from storage.admin.near_duplicate_review import NearDuplicateReviewMixin
 from storage.admin.pairs import SESSION_PARAM
 from storage.exceptions import StorageError
 from storage.fields import SortableTimestamp
@@ -64,7 +65,7 @@ class DedupeForm(forms.Form):
 
 
 @admin.register(ScrapeSession)
-class ScrapeSessionAdmin(FineFoundryModelAdmin):
+class ScrapeSessionAdmin(NearDuplicateReviewMixin, FineFoundryModelAdmin):
     list_display = ("label_column", "source", "dataset_format", "pair_count_column", "created_column")
     list_display_links = ("label_column",)
     list_filter = ("source", "dataset_format", ("created_at", admin.DateFieldListFilter))
@@ -81,6 +82,8 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
         "merge_concatenate",
         "merge_interleave",
         "remove_duplicates",
+        "find_near_duplicates",
+        "cap_answers_per_prompt",
     ]
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
@@ -149,6 +152,7 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
                 self.admin_site.admin_view(self.export_view),
                 name="storage_scrapesession_export",
             ),
+            *self.near_duplicate_urls(),
             *super().get_urls(),
         ]
 
@@ -213,6 +217,14 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
     @admin.action(description="Merge selected sessions into a new one (interleave)", permissions=["add"])
     def merge_interleave(self, request, queryset):
         self.merge(request, queryset, "interleave")
+
+    @admin.action(description="Find near-duplicates…", permissions=["change"])
+    def find_near_duplicates(self, request, queryset):
+        return self.find_near_duplicates_action(request, queryset)
+
+    @admin.action(description="Cap answers per prompt…", permissions=["change"])
+    def cap_answers_per_prompt(self, request, queryset):
+        return self.cap_answers(request, queryset)
 
     @admin.action(description="Remove duplicate pairs (keep the earliest)…", permissions=["change"])
     def remove_duplicates(self, request, queryset):
