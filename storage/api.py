@@ -37,7 +37,18 @@ from storage.dblog.handler import DatabaseLogHandler, attach_database_handler
 from storage.exceptions import InvalidInput, NotFound
 from storage.models import AppLog, EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
 from storage.search import queries
-from storage.services import configs, database_lifecycle, dedupe, evaluations, logs, merge, run_files, runs, sessions
+from storage.services import (
+    configs,
+    database_lifecycle,
+    dedupe,
+    evaluations,
+    logs,
+    merge,
+    near_duplicates,
+    run_files,
+    runs,
+    sessions,
+)
 from storage.services import settings as settings_service
 from storage.services.datasets import exporting
 from storage.validation import require_int
@@ -410,6 +421,30 @@ def dedupe_sessions(
 def dedupe_session(session_id: int, normalize: bool = False, dry_run: bool = False, db_path: str | None = None) -> int:
     """Remove duplicate pairs within one session, keeping the earliest; return how many went."""
     return dedupe_sessions([session_id], normalize=normalize, dry_run=dry_run, db_path=db_path)[session_id]
+
+
+def find_near_duplicates(
+    session_ids: list[int], threshold: float = 0.8, against_stored: bool = True, db_path: str | None = None
+) -> list[list[int]]:
+    """Clusters of near-duplicate pair ids (each sorted, sorted by first id), also against other sessions' pairs."""
+    _check_db_path(db_path)
+    return near_duplicates.find_near_duplicates(
+        session_ids=session_ids, threshold=threshold, against_stored=against_stored
+    ).clusters
+
+
+def remove_near_duplicates(
+    session_ids: list[int],
+    threshold: float = 0.8,
+    keep: str = "oldest",
+    dry_run: bool = False,
+    db_path: str | None = None,
+) -> list[int]:
+    """Keep one pair per near-duplicate cluster, delete the given sessions' others; return their ids."""
+    _check_db_path(db_path)
+    return near_duplicates.remove_near_duplicates(
+        session_ids=session_ids, threshold=threshold, keep=keep, dry_run=dry_run
+    ).removed
 
 
 # --- Training runs ------------------------------------------------------------------------

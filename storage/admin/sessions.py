@@ -18,6 +18,7 @@ from storage.admin import curation
 from storage.admin.base import FineFoundryModelAdmin
 from storage.admin.display import PREVIEW_CHARS, PrettyJSONField, preview
 from storage.admin.jobs import job_url
+from storage.admin.near_duplicate_review import NearDuplicateReviewMixin
 from storage.admin.pairs import SESSION_PARAM
 from storage.exceptions import StorageError
 from storage.fields import SortableTimestamp
@@ -124,7 +125,7 @@ def session_pairs_total(sessions) -> int:
 
 
 @admin.register(ScrapeSession)
-class ScrapeSessionAdmin(FineFoundryModelAdmin):
+class ScrapeSessionAdmin(NearDuplicateReviewMixin, FineFoundryModelAdmin):
     list_display = ("label_column", "source", "dataset_format", "pair_count_column", "created_column")
     list_display_links = ("label_column",)
     list_filter = ("source", "dataset_format", ("created_at", admin.DateFieldListFilter))
@@ -141,6 +142,8 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
         "export_to_file",
         "merge",
         "remove_duplicates",
+        "find_near_duplicates",
+        "cap_answers_per_prompt",
     ]
     change_list_template = "admin/storage/scrapesession/change_list.html"
 
@@ -224,6 +227,7 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
                 self.admin_site.admin_view(self.profile_view),
                 name="storage_scrapesession_profile",
             ),
+            *self.near_duplicate_urls(),
             *super().get_urls(),
         ]
 
@@ -345,6 +349,14 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
             total=session_pairs_total(sessions),
             inline_max=settings.FINEFOUNDRY_INLINE_MAX_PAIRS,
         )
+
+    @admin.action(description="Find near-duplicates…", permissions=["change"])
+    def find_near_duplicates(self, request, queryset):
+        return self.find_near_duplicates_action(request, queryset)
+
+    @admin.action(description="Cap answers per prompt…", permissions=["change"])
+    def cap_answers_per_prompt(self, request, queryset):
+        return self.cap_answers(request, queryset)
 
     @admin.action(description="Remove duplicate pairs (keep the earliest)…", permissions=["change"])
     def remove_duplicates(self, request, queryset):

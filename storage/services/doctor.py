@@ -56,7 +56,7 @@ from storage.db import files
 from storage.exceptions import StorageError, UnsafePath
 from storage.models import EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
 from storage.search import health as search_index_health
-from storage.services import jobs, pair_counts, run_files, runs
+from storage.services import jobs, near_duplicates, pair_counts, run_files, runs
 from storage.services.datasets import import_sessions
 from storage.services.run_reports import format_duration
 
@@ -381,6 +381,18 @@ def check_search_index(context: DoctorContext) -> list[Finding]:
     return findings
 
 
+def check_orphan_signatures(context: DoctorContext) -> list[Finding]:
+    """Near-duplicate signatures of pairs deleted since (harmless: lookups skip them; pruned with --fix)."""
+    orphans = near_duplicates.orphan_signature_count()
+    if not orphans:
+        return []
+    finding = Finding(f"{orphans:,} near-duplicate signatures belong to pairs that no longer exist")
+    if context.fix:
+        near_duplicates.prune_orphan_signatures()
+        finding.fixed, finding.action = True, "pruned them and their band rows"
+    return [finding]
+
+
 # Every check, in the order they run and are reported; `--check NAME` picks by the first field.
 CHECKS: tuple[Check, ...] = (
     Check("integrity", "SQLite file integrity", check_integrity),
@@ -393,4 +405,5 @@ CHECKS: tuple[Check, ...] = (
     Check("orphan-directories", "Every directory in the storage root belongs to a run", check_orphan_directories),
     Check("missing-directories", "Every run's directory exists", check_missing_directories),
     Check("search-index", "Search index covers every pair", check_search_index),
+    Check("signatures", "Near-duplicate signatures belong to existing pairs", check_orphan_signatures),
 )

@@ -550,3 +550,55 @@ def test_reading_pairs_in_a_real_browser_at_desktop_and_phone_width(
         assert browser.execute_script("return document.documentElement.scrollWidth") <= size[0] + 1
         reader_shot(browser, f"{label}-6-pair-form.png")
     assert csp_violations(browser) == []
+
+
+def test_near_duplicate_review_in_a_real_browser(browser, live_server, django_user_model):
+    """Sessions list → "Find near-duplicates…" → mark a pair → confirm → it is gone; screenshots in /tmp/shots-neardup."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from storage.models import ScrapedPair
+    from storage.services import sessions as sessions_service
+
+    question = "How do I fix a python import error in my virtualenv when pip installs the package twice?"
+    answer = "Delete the virtualenv, create it again and install the package once with pip; then import works."
+    stored = sessions_service.create_scrape_session(source="reddit", name="stored scrape")
+    sessions_service.add_scraped_pairs(session_id=stored.pk, pairs=[{"input": question, "output": answer}])
+    new = sessions_service.create_scrape_session(source="4chan", name="new scrape")
+    variants = [question.replace("twice", "again"), question.upper(), "A different question about ovens?"]
+    sessions_service.add_scraped_pairs(
+        session_id=new.pk, pairs=[{"input": text, "output": answer} for text in variants]
+    )
+    shots = Path("/tmp/shots-neardup")
+    shots.mkdir(exist_ok=True)
+    django_user_model.objects.create_superuser("admin", "admin@example.org", "correct horse")
+    base = live_server.url
+    browser.get(f"{base}/admin/")
+    find(browser, "#id_username").send_keys("admin")
+    find(browser, "#id_password").send_keys("correct horse")
+    find(browser, "input[type=submit]").click()
+    find(browser, "#content")
+
+    browser.get(base + reverse("admin:storage_scrapesession_changelist"))
+    find(browser, f"input.action-select[value='{new.pk}']").click()
+    Select(find(browser, "select[name=action]")).select_by_value("find_near_duplicates")
+    find(browser, "button[name=index]").click()
+    first_variant, upper, _ = ScrapedPair.objects.filter(session=new).order_by("id").values_list("id", flat=True)
+    assert find(browser, "table.ff-cluster ins").text == "again?"
+    assert not browser.find_elements(By.CSS_SELECTOR, f"#remove-{ScrapedPair.objects.get(session=stored).pk}")
+    browser.save_screenshot(str(shots / "review.png"))
+
+    find(browser, f"#remove-{upper}").click()
+    find(browser, "input[name=review]").click()
+    assert "1 pair(s) will be deleted" in find(browser, "#content p").text
+    browser.save_screenshot(str(shots / "confirm.png"))
+    find(browser, "input[type=submit].default").click()
+    assert "Removed 1 near-duplicate pair(s)." in find(browser, "ul.messagelist li").text
+    browser.save_screenshot(str(shots / "after.png"))
+    assert list(ScrapedPair.objects.filter(session=new).values_list("id", flat=True).order_by("id")) == [
+        first_variant,
+        _,
+    ]
+    new.refresh_from_db()
+    assert new.pair_count == 2
+    assert csp_violations(browser) == []

@@ -222,3 +222,17 @@ def test_a_corrupted_file_fails_the_integrity_check(tmp_path):
     assert result.returncode == 1
     assert "quick_check" in result.stdout.decode()
     assert "restore a backup" in result.stdout.decode()
+
+
+def test_near_duplicate_signatures_of_deleted_pairs_are_reported_then_pruned(session_factory):
+    from storage.services.near_duplicates import find_near_duplicates
+
+    session = session_factory(pairs=3)
+    find_near_duplicates(session_ids=[session.pk])
+    with connection.cursor() as cursor:  # as the desktop app deletes: its own SQL, no cascade into our tables
+        cursor.execute("DELETE FROM scraped_pairs WHERE id = %s", [session.pairs.order_by("id").first().pk])
+    ScrapeSession.objects.filter(pk=session.pk).update(pair_count=2)
+    out, _ = failing_doctor("--check", "signatures")
+    assert "1 near-duplicate signatures belong to pairs that no longer exist" in out
+    assert "(fixed: pruned them and their band rows)" in run_doctor("--fix", "--check", "signatures")
+    run_doctor("--check", "signatures")

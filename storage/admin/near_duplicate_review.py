@@ -1,0 +1,185 @@
+"""The near-duplicate review page and the answers-per-prompt cap, reached from the sessions list's actions.
+
+The page computes clusters with storage.services.near_duplicates on each visit (signatures are
+stored, so only new or edited pairs are signed); removals go through `remove_pairs`, which keeps
+pair_count exact, and only pairs of the sessions under review can be removed.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.http import urlencode
+
+from storage.admin.word_diff import marked_words
+from storage.exceptions import StorageError
+from storage.models import ScrapedPair, ScrapeSession
+from storage.services.answer_cap import cap_answers_per_prompt
+from storage.services.near_duplicates import find_near_duplicates, remove_pairs
+
+CLUSTERS_PER_PAGE = 20
+
+
+class ReviewForm(forms.Form):
+    sessions = forms.CharField(widget=forms.HiddenInput)
+    threshold = forms.FloatField(min_value=0.5, max_value=1.0, initial=0.8, label="Jaccard threshold")
+
+    def clean_sessions(self) -> list[int]:
+        try:
+            ids = [int(part) for part in self.cleaned_data["sessions"].split(",") if part]
+        except ValueError as exc:
+            raise forms.ValidationError("sessions must be ids separated by commas") from exc
+        if not ids:
+            raise forms.ValidationError("give at least one session")
+        return ids
+
+
+class AnswerCapForm(forms.Form):
+    max_answers = forms.IntegerField(min_value=1, initial=3, label="Keep at most this many answers per prompt")
+
+
+def _page_of_clusters(clusters: list[list[int]], given: set[int], page: str | None):
+    """The page's clusters as lists of {pair, left, right, removable}, each member marked against the first."""
+    current = Paginator(clusters, CLUSTERS_PER_PAGE).get_page(page)
+    wanted = [pair_id for cluster in current.object_list for pair_id in cluster]
+    pairs = ScrapedPair.objects.in_bulk(wanted)
+    rows = []
+    for cluster in current.object_list:
+        members = [pairs[pair_id] for pair_id in cluster if pair_id in pairs]
+        if len(members) < 2:
+            continue
+        first = members[0]
+        entries = []
+        for position, pair in enumerate(members):
+            _, input_html = marked_words(first.input_text, pair.input_text)
+            _, output_html = marked_words(first.output_text, pair.output_text)
+            entries.append(
+                {
+                    "pair": pair,
+                    "input": input_html if position else pair.input_text,
+                    "output": output_html if position else pair.output_text,
+                    "removable": pair.session_id in given,
+                    "first": position == 0,
+                }
+            )
+        rows.append(entries)
+    return current, rows
+
+
+class NearDuplicateReviewMixin:
+    """Adds the review page, its actions and the answer cap to ScrapeSessionAdmin."""
+
+    def near_duplicate_urls(self):
+        return [
+            path(
+                "near-duplicates/",
+                self.admin_site.admin_view(self.near_duplicates_view),
+                name="storage_scrapesession_near_duplicates",
+            ),
+        ]
+
+    def review_url(self, session_ids: list[int], threshold: float = 0.8) -> str:
+        query = urlencode({"sessions": ",".join(map(str, session_ids)), "threshold": threshold})
+        return f"{reverse('admin:storage_scrapesession_near_duplicates')}?{query}"
+
+    def find_near_duplicates_action(self, request, queryset):
+        """Open the review page for the selected sessions."""
+        return HttpResponseRedirect(self.review_url(sorted(queryset.values_list("pk", flat=True))))
+
+    def near_duplicates_view(self, request):
+        if not self.has_change_permission(request) or not request.user.has_perm("storage.delete_scrapedpair"):
+            raise PermissionDenied
+        form = ReviewForm(request.POST if request.method == "POST" else request.GET or None)
+        if not form.is_valid():
+            self.message_user(request, f"Cannot review: {form.errors.as_text()}", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:storage_scrapesession_changelist"))
+        session_ids, threshold = form.cleaned_data["sessions"], form.cleaned_data["threshold"]
+        back = self.review_url(session_ids, threshold)
+        try:
+            found = find_near_duplicates(session_ids=session_ids, threshold=threshold)
+        except StorageError as exc:
+            self.message_user(request, f"Cannot review: {exc}", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:storage_scrapesession_changelist"))
+        given = set(session_ids)
+        page, rows = _page_of_clusters(found.clusters, given, request.GET.get("page") or request.POST.get("page"))
+        if request.method == "POST":
+            if "keep_one" in request.POST:
+                chosen = [e["pair"].pk for entries in rows for e in entries if e["removable"] and not e["first"]]
+            else:
+                chosen = [int(v) for v in request.POST.getlist("remove") if v.isdigit()]
+            removable = set(
+                ScrapedPair.objects.filter(pk__in=chosen, session_id__in=session_ids).values_list("pk", flat=True)
+            )
+            doomed = sorted(removable)
+            if not doomed:
+                self.message_user(request, "Nothing marked for removal.", messages.WARNING)
+                return HttpResponseRedirect(back)
+            if "confirm" in request.POST:
+                per_session = remove_pairs(pair_ids=doomed)
+                removed = sum(per_session.values())
+                self.message_user(request, f"Removed {removed:,} near-duplicate pair(s).", messages.SUCCESS)
+                return HttpResponseRedirect(back)
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Remove near-duplicate pairs?",
+                "opts": self.model._meta,
+                "doomed": doomed,
+                "form": form,
+                "page": page.number,
+                "back": back,
+            }
+            return TemplateResponse(request, "admin/storage/scrapesession/near_duplicates_confirm.html", context)
+        sessions = ScrapeSession.objects.filter(pk__in=session_ids).order_by("id")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Near-duplicate pairs",
+            "opts": self.model._meta,
+            "form": form,
+            "sessions": sessions,
+            "found": found,
+            "page": page,
+            "rows": rows,
+            "session_param": ",".join(map(str, session_ids)),
+        }
+        return TemplateResponse(request, "admin/storage/scrapesession/near_duplicates.html", context)
+
+    def cap_answers(self, request, queryset):
+        """Ask for N, preview what goes, then keep at most N answers per normalised prompt."""
+        sessions = list(queryset.only("id", "name", "source", "pair_count"))
+        ids = [s.pk for s in sessions]
+        form = AnswerCapForm(request.POST if "max_answers" in request.POST else None)
+        preview = None
+        if form.is_valid():
+            apply = "apply" in request.POST
+            try:
+                result = cap_answers_per_prompt(
+                    session_ids=ids, max_answers=form.cleaned_data["max_answers"], dry_run=not apply
+                )
+            except StorageError as exc:
+                self.message_user(request, f"Nothing removed: {exc}", messages.ERROR)
+                return None
+            if apply:
+                self.message_user(
+                    request,
+                    f"Removed {len(result.removed):,} pair(s) over the cap from {result.prompts_over:,} prompt(s).",
+                    messages.SUCCESS,
+                )
+                return None
+            preview = result
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Cap answers per prompt",
+            "opts": self.model._meta,
+            "sessions": sessions,
+            "form": form,
+            "preview": preview,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "select_across": request.POST.get("select_across", "0"),
+        }
+        return TemplateResponse(request, "admin/storage/scrapesession/cap_answers.html", context)

@@ -1,0 +1,451 @@
+"""Near-duplicate pairs: stored MinHash signatures, signed incrementally, LSH candidates, an exact check, clusters.
+
+Each pair's signature (storage.services.minhash) is stored once in `storage_pair_signatures` with
+a hash of its raw texts, and its 16 LSH band keys in `storage_pair_bands` (migration 0007). A run
+reads the given sessions' pairs, signs those without a signature or whose texts changed since
+(the content hash differs), signs pairs of other sessions that have none yet, and then:
+
+- candidates among the given sessions' pairs come from grouping their band keys in memory;
+- candidates among everything else stored come from looking the given pairs' band keys up in
+  `storage_pair_bands` (one index seek per key), so a new session is checked against the whole
+  stored corpus without recomputing anything;
+- every candidate whose signatures agree on at least `threshold - 0.15` of their 64 values
+  (a 4-sigma margin) is checked exactly: the Jaccard similarity of the two shingle sets;
+- clusters are the connected components of the pairs that pass, with at least one member in the
+  given sessions. Removal only ever deletes pairs of the given sessions.
+
+Signature rows have no foreign key (see migration 0007): rows of deleted pairs are ignored by every
+lookup (joined with scraped_pairs), pruned by `prune_orphan_signatures` (doctor) and by removal here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db import connections, transaction
+
+from storage.exceptions import InvalidInput
+from storage.models import ScrapedPair, ScrapeSession, hidden_session_ids
+from storage.services import minhash
+from storage.services.pair_edits import delete_pairs
+from storage.services.sessions import existing_sessions, session_id_list
+
+SIGNATURES = "storage_pair_signatures"
+BANDS = "storage_pair_bands"
+PROBE_TABLE = "near_duplicate_probe"
+SIGN_BATCH = 10_000
+READ_BATCH = 5_000
+ESTIMATE_MARGIN = 0.15
+# Parameters per statement stay well under SQLite's 32,766 and PostgreSQL's 65,535.
+ID_CHUNK = 5_000
+WRITE_BATCH = 200_000  # band rows per write transaction
+KEEP_POLICIES = ("oldest", "longest")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class NearDuplicates:
+    """Clusters of near-duplicate pair ids (each sorted, sorted by first id) and what the run cost."""
+
+    clusters: list[list[int]]
+    pairs: int = 0  # pairs of the given sessions
+    signed: int = 0  # signatures computed in this run (the rest were read from the database)
+    candidates: int = 0  # candidate pairs checked exactly
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What a removal deleted (or would delete, on a dry run): pair ids and the count per session."""
+
+    clusters: list[list[int]]
+    removed: list[int]
+    per_session: dict[int, int] = field(default_factory=dict)
+    dry_run: bool = False
+
+
+def _check_threshold(threshold: float) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.5 <= threshold <= 1.0:
+        raise InvalidInput(f"threshold must be a number from 0.5 to 1.0, not {threshold!r}")
+    return float(threshold)
+
+
+def _chunks(values: list, size: int = ID_CHUNK) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _placeholders(values: list) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _old_band_rows(pair_id: int, blob: bytes) -> list[tuple[int, int, int]]:
+    keys = minhash.band_keys(minhash.from_blob(blob).reshape(1, minhash.BINS))[0]
+    return [(band, int(key), pair_id) for band, key in enumerate(keys)]
+
+
+def _forget(cursor, stored: list[tuple[int, bytes]]) -> None:
+    """Delete the signature and band rows of (pair id, stored signature) pairs; bands found from the signature."""
+    if not stored:
+        return
+    cursor.executemany(
+        f"DELETE FROM {BANDS} WHERE band = %s AND hash = %s AND pair_id = %s",
+        [row for pair_id, blob in stored for row in _old_band_rows(pair_id, blob)],
+    )
+    for chunk in _chunks([pair_id for pair_id, _ in stored]):
+        cursor.execute(f"DELETE FROM {SIGNATURES} WHERE pair_id IN ({_placeholders(chunk)})", chunk)
+
+
+class _Signer:
+    """Signs pairs in batches and stores them: stale rows out first, then band rows, then signatures.
+
+    Band rows are written sorted by key at the end, in short transactions: in key order each
+    B-tree page is touched once, where inserting batch by batch would touch pages all over a
+    16-million-row index. Signatures go last, so a run killed half way leaves pairs without a
+    signature (signed again next time; their band rows already there are kept: ON CONFLICT DO
+    NOTHING), never a signature without its bands.
+    """
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.rows: list[tuple] = []
+        self.ids: list[np.ndarray] = []
+        self.hashes: list[int] = []
+        self.tables: list[np.ndarray] = []
+        self.count = 0
+
+    def add(self, pair_id: int, input_text: str, output_text: str, current_hash: int, stale: bytes | None) -> None:
+        self.rows.append((pair_id, input_text, output_text, current_hash, stale))
+        if len(self.rows) >= SIGN_BATCH:
+            self.sign()
+
+    def sign(self) -> None:
+        if not self.rows:
+            return
+        table = minhash.signatures([minhash.pair_text(row[1], row[2]) for row in self.rows])
+        stale = [(row[0], row[4]) for row in self.rows if row[4] is not None]
+        if stale:
+            with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+                _forget(cursor, stale)
+        self.ids.append(np.fromiter((row[0] for row in self.rows), dtype=np.int64, count=len(self.rows)))
+        self.hashes.extend(row[3] for row in self.rows)
+        self.tables.append(table)
+        self.count += len(self.rows)
+        self.rows.clear()
+
+    def signed(self) -> dict[int, np.ndarray]:
+        """Sign what is left, store everything; the new signatures by pair id."""
+        self.sign()
+        if not self.count:
+            return {}
+        ids = np.concatenate(self.ids)
+        table = np.concatenate(self.tables)
+        keys = minhash.band_keys(table)
+        bands = np.tile(np.arange(minhash.BANDS, dtype=np.int64), len(ids))
+        hashes = keys.ravel()
+        owners = np.repeat(ids, minhash.BANDS)
+        order = np.lexsort((owners, hashes, bands))
+        insert = f"INSERT INTO {BANDS} (band, hash, pair_id) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+        for start in range(0, len(order), WRITE_BATCH):
+            part = order[start : start + WRITE_BATCH]
+            rows = list(zip(bands[part].tolist(), hashes[part].tolist(), owners[part].tolist(), strict=True))
+            with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+                cursor.executemany(insert, rows)
+        by_id = np.argsort(ids, kind="stable")
+        for start in range(0, len(by_id), WRITE_BATCH // minhash.BANDS):
+            part = by_id[start : start + WRITE_BATCH // minhash.BANDS].tolist()
+            blobs = minhash.to_blob(table[part])  # one conversion, then 256-byte slices
+            size = minhash.SIGNATURE_BYTES
+            rows = [(int(ids[i]), self.hashes[i], blobs[n * size : (n + 1) * size]) for n, i in enumerate(part)]
+            with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO {SIGNATURES} (pair_id, content_hash, signature) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (pair_id) DO UPDATE SET content_hash = excluded.content_hash,"
+                    " signature = excluded.signature",
+                    rows,
+                )
+        return dict(zip(ids.tolist(), table, strict=True))
+
+
+def _signed_pairs(connection, session_ids: list[int], progress: Progress | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """(ids, signatures) of the given sessions' pairs in id order, signing the unsigned and edited; and how many."""
+    total = sum(session.pair_count or 0 for session in existing_sessions(session_ids).values())
+    ids: list[int] = []
+    parts: list[np.ndarray | None] = []
+    signer = _Signer(connection)
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.id, p.input_text, p.output_text, s.content_hash, s.signature FROM scraped_pairs p"
+            f" LEFT JOIN {SIGNATURES} s ON s.pair_id = p.id WHERE p.session_id IN ({_placeholders(session_ids)})"
+            " ORDER BY p.id",
+            session_ids,
+        )
+        while rows := cursor.fetchmany(READ_BATCH):
+            for pair_id, input_text, output_text, stored_hash, blob in rows:
+                ids.append(pair_id)
+                current = minhash.content_hash(input_text, output_text)
+                if blob is not None and stored_hash == current:
+                    parts.append(minhash.from_blob(blob))
+                else:
+                    signer.add(pair_id, input_text, output_text, current, blob)
+                    parts.append(None)
+            if progress:
+                progress(len(ids), max(total, len(ids)))
+    fresh = signer.signed()
+    table = np.empty((len(ids), minhash.BINS), dtype=np.uint32)
+    for position, (pair_id, part) in enumerate(zip(ids, parts, strict=True)):
+        table[position] = fresh[pair_id] if part is None else part
+    return np.array(ids, dtype=np.int64), table, signer.count
+
+
+def _sign_the_rest(connection, excluded_sessions: list[int]) -> int:
+    """Sign the pairs of every other visible session that have no signature yet; return how many."""
+    excluded = excluded_sessions + hidden_session_ids(connection)
+    signer = _Signer(connection)
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(
+            "SELECT p.id, p.input_text, p.output_text FROM scraped_pairs p"
+            f" WHERE p.session_id NOT IN ({_placeholders(excluded)})"
+            f" AND NOT EXISTS (SELECT 1 FROM {SIGNATURES} s WHERE s.pair_id = p.id) ORDER BY p.id",
+            excluded,
+        )
+        while rows := cursor.fetchmany(READ_BATCH):
+            for pair_id, input_text, output_text in rows:
+                signer.add(pair_id, input_text, output_text, minhash.content_hash(input_text, output_text), None)
+    signer.signed()
+    return signer.count
+
+
+def _internal_candidates(table: np.ndarray) -> np.ndarray:
+    """(k, 2) positions of pairs sharing a band key: neighbours in each bucket, and each member with its first."""
+    keys = minhash.band_keys(table)
+    edges = []
+    for band in range(minhash.BANDS):
+        order = np.argsort(keys[:, band], kind="stable")
+        column = keys[order, band]
+        same = column[1:] == column[:-1]
+        if not same.any():
+            continue
+        # Chain: each member with the one before it in its bucket.
+        edges.append(np.stack([order[:-1][same], order[1:][same]], axis=1))
+        # Star: each member with its bucket's first member (a bucket of three then yields every pair).
+        starts = np.concatenate([[True], ~same])
+        first = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
+        star = ~starts & (first != np.arange(len(order)) - 1)
+        edges.append(np.stack([order[first[star]], order[star]], axis=1))
+    if not edges:
+        return np.empty((0, 2), dtype=np.int64)
+    both = np.sort(np.concatenate(edges), axis=1)
+    return np.unique(both, axis=0)
+
+
+def _external_candidates(
+    connection, ids: np.ndarray, table: np.ndarray, session_ids: list[int]
+) -> list[tuple[int, int]]:
+    """(given pair id, stored pair id) for stored pairs of other visible sessions sharing a band key."""
+    keys = minhash.band_keys(table)
+    excluded = session_ids + hidden_session_ids(connection)
+    found: set[tuple[int, int]] = set()
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {PROBE_TABLE}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {PROBE_TABLE} (band smallint, hash bigint, pair_id bigint)")
+        cursor.executemany(
+            f"INSERT INTO {PROBE_TABLE} (band, hash, pair_id) VALUES (%s, %s, %s)",
+            [
+                (band, key, pair_id)
+                for pair_id, row in zip(ids.tolist(), keys.tolist(), strict=True)
+                for band, key in enumerate(row)
+            ],
+        )
+        cursor.execute(
+            f"SELECT DISTINCT probe.pair_id, b.pair_id FROM {PROBE_TABLE} probe"
+            f" JOIN {BANDS} b ON b.band = probe.band AND b.hash = probe.hash"
+            " JOIN scraped_pairs p ON p.id = b.pair_id"
+            f" WHERE p.session_id NOT IN ({_placeholders(excluded)})",
+            excluded,
+        )
+        found.update(cursor.fetchall())
+        cursor.execute(f"DROP TABLE {PROBE_TABLE}")
+    return sorted(found)
+
+
+def _stored_signatures(connection, pair_ids: list[int]) -> dict[int, np.ndarray]:
+    found = {}
+    with connection.cursor() as cursor:
+        for chunk in _chunks(pair_ids):
+            cursor.execute(
+                f"SELECT pair_id, signature FROM {SIGNATURES} WHERE pair_id IN ({_placeholders(chunk)})", chunk
+            )
+            found.update((pair_id, minhash.from_blob(blob)) for pair_id, blob in cursor.fetchall())
+    return found
+
+
+def _shingle_sets(connection, pair_ids: list[int]) -> dict[int, set[str]]:
+    sets = {}
+    with connection.cursor() as cursor:
+        for chunk in _chunks(sorted(pair_ids)):
+            cursor.execute(
+                f"SELECT id, input_text, output_text FROM scraped_pairs WHERE id IN ({_placeholders(chunk)})", chunk
+            )
+            sets.update((pair_id, minhash.shingles(minhash.pair_text(a, b))) for pair_id, a, b in cursor.fetchall())
+    return sets
+
+
+def _components(edges: list[tuple[int, int]]) -> list[list[int]]:
+    parent: dict[int, int] = {}
+
+    def root(node: int) -> int:
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for a, b in edges:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[int, list[int]] = {}
+    for node in parent:
+        groups.setdefault(root(node), []).append(node)
+    return sorted((sorted(group) for group in groups.values() if len(group) > 1), key=lambda group: group[0])
+
+
+def _covers_every_session(connection, session_ids: list[int]) -> bool:
+    """Whether the given sessions are every visible session (then there is nothing else to look up)."""
+    return not ScrapeSession.objects.exclude(pk__in=session_ids).exists()
+
+
+def find_near_duplicates(
+    *,
+    session_ids: list[int],
+    threshold: float = 0.8,
+    against_stored: bool = True,
+    progress: Progress | None = None,
+) -> NearDuplicates:
+    """Cluster the given sessions' near-duplicate pairs (Jaccard of 5-character shingles >= threshold).
+
+    With `against_stored`, pairs of every other session that match one of them join its cluster.
+    """
+    threshold = _check_threshold(threshold)
+    ids_given = session_id_list(session_ids, repeats=False)
+    if not ids_given:
+        raise InvalidInput("give at least one session id")
+    connection = connections["default"]
+    ids, table, signed = _signed_pairs(connection, ids_given, progress)
+    floor = threshold - ESTIMATE_MARGIN
+    edges = _internal_candidates(table)
+    # The signatures' share of equal values estimates the Jaccard similarity: a cheap first filter.
+    close = (table[edges[:, 0]] == table[edges[:, 1]]).mean(axis=1) >= floor if len(edges) else []
+    likely = [(int(ids[a]), int(ids[b])) for a, b in edges[close].tolist()] if len(edges) else []
+    if against_stored and len(ids) and not _covers_every_session(connection, ids_given):
+        signed += _sign_the_rest(connection, ids_given)
+        external = _external_candidates(connection, ids, table, ids_given)
+        stored = _stored_signatures(connection, sorted({other for _, other in external}))
+        position = dict(zip(ids.tolist(), range(len(ids)), strict=True))
+        likely.extend(
+            (given, other)
+            for given, other in external
+            if other in stored and float((table[position[given]] == stored[other]).mean()) >= floor
+        )
+    sets = _shingle_sets(connection, sorted({pair_id for edge in likely for pair_id in edge}))
+    similar = [(a, b) for a, b in likely if a in sets and b in sets and minhash.jaccard(sets[a], sets[b]) >= threshold]
+    if progress:
+        progress(len(ids), len(ids))
+    return NearDuplicates(clusters=_components(similar), pairs=len(ids), signed=signed, candidates=len(likely))
+
+
+def _keepers(connection, clusters: list[list[int]], keep: str) -> set[int]:
+    if keep == "oldest":
+        return {cluster[0] for cluster in clusters}
+    length = {}
+    with connection.cursor() as cursor:
+        for chunk in _chunks(sorted({pair_id for cluster in clusters for pair_id in cluster})):
+            cursor.execute(
+                "SELECT id, length(input_text) + length(output_text) FROM scraped_pairs"
+                f" WHERE id IN ({_placeholders(chunk)})",
+                chunk,
+            )
+            length.update(cursor.fetchall())
+    return {min(cluster, key=lambda pair_id: (-length.get(pair_id, 0), pair_id)) for cluster in clusters}
+
+
+def remove_pairs(*, pair_ids: list[int]) -> dict[int, int]:
+    """Delete pairs (pair_count kept exact by pair_edits.delete_pairs) and their signatures; removed per session."""
+    connection = connections["default"]
+    removed: dict[int, int] = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        for chunk in _chunks(sorted(set(pair_ids))):
+            for session_id, count in delete_pairs(ScrapedPair.all_objects.filter(pk__in=chunk)).items():
+                removed[session_id] = removed.get(session_id, 0) + count
+            cursor.execute(
+                f"SELECT pair_id, signature FROM {SIGNATURES} WHERE pair_id IN ({_placeholders(chunk)})", chunk
+            )
+            _forget(cursor, cursor.fetchall())
+    return removed
+
+
+def remove_near_duplicates(
+    *,
+    session_ids: list[int],
+    threshold: float = 0.8,
+    keep: str = "oldest",
+    against_stored: bool = True,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> Removal:
+    """Keep one pair per cluster (`oldest`: lowest id, `longest`: most characters); delete the given sessions' others.
+
+    Pairs of other sessions in a cluster are never deleted; when the keeper is one of them, every
+    member of the given sessions goes.
+    """
+    if keep not in KEEP_POLICIES:
+        raise InvalidInput(f"keep must be one of {', '.join(KEEP_POLICIES)}, not {keep!r}")
+    found = find_near_duplicates(
+        session_ids=session_ids, threshold=threshold, against_stored=against_stored, progress=progress
+    )
+    connection = connections["default"]
+    keepers = _keepers(connection, found.clusters, keep)
+    members = sorted(pair_id for cluster in found.clusters for pair_id in cluster if pair_id not in keepers)
+    given = set(session_id_list(session_ids, repeats=False))
+    doomed = [pair_id for pair_id, session_id in _sessions_of(members) if session_id in given]
+    if dry_run:
+        per_session: dict[int, int] = {}
+        for _, session_id in _sessions_of(doomed):
+            per_session[session_id] = per_session.get(session_id, 0) + 1
+    else:
+        per_session = remove_pairs(pair_ids=doomed)
+    return Removal(
+        clusters=found.clusters, removed=doomed, per_session=dict(sorted(per_session.items())), dry_run=dry_run
+    )
+
+
+def _sessions_of(pair_ids: list[int]) -> list[tuple[int, int]]:
+    rows: list[tuple[int, int]] = []
+    for chunk in _chunks(pair_ids):
+        rows.extend(ScrapedPair.all_objects.filter(pk__in=chunk).order_by("pk").values_list("pk", "session_id"))
+    return rows
+
+
+def orphan_signature_count() -> int:
+    """Signatures whose pair no longer exists (deleted by the desktop app or by SQL)."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM {SIGNATURES} s"
+            " WHERE NOT EXISTS (SELECT 1 FROM scraped_pairs p WHERE p.id = s.pair_id)"
+        )
+        return cursor.fetchone()[0]
+
+
+def prune_orphan_signatures() -> int:
+    """Delete signatures (and their band rows) whose pair no longer exists; return how many."""
+    connection = connections["default"]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT pair_id, signature FROM {SIGNATURES} s"
+            " WHERE NOT EXISTS (SELECT 1 FROM scraped_pairs p WHERE p.id = s.pair_id)"
+        )
+        orphans = cursor.fetchall()
+        _forget(cursor, orphans)
+    return len(orphans)
