@@ -349,7 +349,7 @@ def check_missing_directories(context: DoctorContext) -> list[Finding]:
 def check_search_index(context: DoctorContext) -> list[Finding]:
     health = search_index_health.inspect(thorough=context.full_integrity_check)
     if health is None:
-        raise Skipped("needs SQLite with FTS5; searches scan the pairs instead")
+        raise Skipped("needs PostgreSQL or SQLite with FTS5; searches scan the pairs instead")
     findings = [Finding(problem) for problem in health.problems()]
     if findings and context.fix:
         action = search_index_health.repair(health)

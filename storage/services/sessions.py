@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce
 from storage.exceptions import InvalidInput, NotFound
 from storage.models import ScrapedPair, ScrapeSession
 from storage.services.pair_insert import INSERT_PAIR_SQL as INSERT_PAIR_SQL  # where callers have found it
+from storage.search import index as search_index
 from storage.services.pair_insert import insert_pair_rows
 from storage.validation import (
     LONE_SURROGATE,
@@ -152,6 +153,7 @@ def add_scraped_pairs(*, session_id: int, pairs: Iterable[dict]) -> int:
                 "UPDATE scrape_sessions SET pair_count = COALESCE(pair_count, 0) + %s WHERE id = %s",
                 [len(rows), session_id],
             )
+        search_index.after_pairs_added()
     return len(rows)
 
 

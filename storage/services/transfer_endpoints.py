@@ -146,7 +146,12 @@ class SQLiteEnd:
         )
 
     def before_load(self) -> None:
-        pass
+        """Empty the search index: copied pairs keep ids that may lie below its mark (--replace)."""
+        from storage.search import index
+
+        if index.FTS_TABLE in self.tables():
+            for statement in index.EMPTY_STATEMENTS:
+                self.connection.execute(statement)
 
     def after_load(self) -> None:
         pass
@@ -232,21 +237,21 @@ class PostgresEnd:
                 copy.write_row(row)
 
     def before_load(self) -> None:
-        """Drop the trigram indexes for the load: built once afterwards, they cost a fraction of per-row upkeep."""
+        """Empty the search index: copied pairs keep ids that may lie below its mark (--replace).
+
+        scraped_pairs carries no trigram index (storage.search.postgres), so the load runs at COPY
+        speed; the search index catches up afterwards (background indexer, or `doctor --fix`).
+        """
         from storage.search import postgres
 
-        self.connection.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        for name in postgres.TRIGRAM_INDEXES:
-            self.connection.execute(f"DROP INDEX IF EXISTS {name}")
+        if postgres.TABLE in self.tables():
+            for statement in postgres.EMPTY_STATEMENTS:
+                self.connection.execute(statement)
 
     def after_load(self) -> None:
-        from storage.search import postgres
-
-        # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED: check them now, since CREATE
-        # INDEX refuses to run while their trigger events are pending.
+        # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED: check them now, inside the load's
+        # transaction, so a broken reference fails the transfer before the verify pass.
         self.connection.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for statement in postgres.create_index_statements():
-            self.connection.execute(statement)
 
     def reset_sequence(self, table: str) -> None:
         """Set an id column's sequence past the largest id copied, so the next insert gets a new id."""
