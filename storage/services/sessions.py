@@ -12,8 +12,8 @@ from django.db.models.functions import Coalesce
 
 from storage.exceptions import InvalidInput, NotFound
 from storage.models import ScrapedPair, ScrapeSession
-from storage.services.pair_insert import INSERT_PAIR_SQL as INSERT_PAIR_SQL  # where callers have found it
 from storage.search import index as search_index
+from storage.services.pair_insert import INSERT_PAIR_SQL as INSERT_PAIR_SQL  # where callers have found it
 from storage.services.pair_insert import insert_pair_rows
 from storage.validation import (
     LONE_SURROGATE,
