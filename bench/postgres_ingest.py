@@ -1,4 +1,9 @@
-"""bench/ingest.py on PostgreSQL: add_scraped_pairs against plain psycopg COPY, same schema and indexes."""
+"""bench/ingest.py on PostgreSQL: add_scraped_pairs against plain psycopg COPY, same schema and indexes.
+
+Also, for information, in the same run: plain COPY with 0003's old trigram indexes on scraped_pairs
+itself (what ingest cost before the lazy index), how fast the background indexer then catches up,
+and merge_sessions of two sessions (the ingested pairs) with the lazy index and with the old indexes.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,12 @@ import time
 from bench.scratch_postgres import conninfo, scratch_database
 
 COPY_SQL = "COPY scraped_pairs (session_id, input_text, output_text, source_url, metadata_json) FROM STDIN"
-TRIGRAM_INDEXES = ("idx_scraped_pairs_input_trgm", "idx_scraped_pairs_output_trgm")
 
 
 def reset(connection) -> int:
     connection.execute("TRUNCATE scraped_pairs, scrape_sessions RESTART IDENTITY CASCADE")
+    connection.execute("TRUNCATE storage_pair_search")
+    connection.execute("UPDATE storage_pair_search_state SET indexed_through = 0")
     return connection.execute("INSERT INTO scrape_sessions (source) VALUES ('bench') RETURNING id").fetchone()[0]
 
 
@@ -30,18 +36,75 @@ def raw_copy(connection, pairs: list[dict]) -> float:
     return time.perf_counter() - start
 
 
-def our_ingest(connection, pairs: list[dict]) -> float:
+def our_ingest(connection, pairs: list[dict], *, catch_up: bool) -> tuple[float, float]:
+    """(seconds of add_scraped_pairs, seconds until the background indexer has caught up, if asked)."""
     from django.db import connections
+    from django.test import override_settings
 
     from storage import api
+    from storage.search import index as search_index
 
     session_id = reset(connection)
-    start = time.perf_counter()
-    added = api.add_scraped_pairs(session_id, pairs)
-    elapsed = time.perf_counter() - start
+    # Only the first round lets the background indexer run (and times it), so it never overlaps a measurement.
+    with override_settings(FINEFOUNDRY_SEARCH_BACKEND="auto" if catch_up else "like"):
+        start = time.perf_counter()
+        added = api.add_scraped_pairs(session_id, pairs)
+        elapsed = time.perf_counter() - start
     assert added == len(pairs), added
+    search_index.wait_for_background()
+    caught_up = time.perf_counter() - start - elapsed
+    if catch_up:
+        assert connection.execute("SELECT indexed_through FROM storage_pair_search_state").fetchone()[0] > 0
+    else:
+        caught_up = float("nan")
+    connections["default"].close()
+    return elapsed, caught_up
+
+
+def merge(connection, pairs: list[dict]) -> float:
+    """merge_sessions of two sessions holding len(pairs) pairs together (concatenate).
+
+    The background indexer is off (FINEFOUNDRY_SEARCH_BACKEND=like) so it does not run into the next
+    measurement; the merge itself is the same statements either way.
+    """
+    from django.db import connections
+    from django.test import override_settings
+
+    from storage.services.merge import merge_sessions
+
+    reset(connection)
+    half = len(pairs) // 2
+    ids = []
+    for part in (pairs[:half], pairs[half:]):
+        session_id = connection.execute(
+            "INSERT INTO scrape_sessions (source) VALUES ('bench') RETURNING id"
+        ).fetchone()[0]
+        with connection.transaction(), connection.cursor() as cursor, cursor.copy(COPY_SQL) as copy:
+            for p in part:
+                copy.write_row((session_id, p["input"], p["output"], None, None))
+        ids.append(session_id)
+    with override_settings(FINEFOUNDRY_SEARCH_BACKEND="like"):
+        start = time.perf_counter()
+        merge_sessions(session_ids=ids)
+        elapsed = time.perf_counter() - start
     connections["default"].close()
     return elapsed
+
+
+def with_old_indexes(connection, function):
+    """Run `function` with 0003's trigram indexes on scraped_pairs (the design before the lazy index)."""
+    import importlib
+
+    old = importlib.import_module("storage.migrations.0003_postgres_search").OLD_INDEX_STATEMENTS
+    for statement in old[:2]:
+        connection.execute(statement)
+    try:
+        return function()
+    finally:
+        from storage.search import postgres
+
+        for name in postgres.OLD_TRIGRAM_INDEXES:
+            connection.execute(f"DROP INDEX IF EXISTS {name}")
 
 
 def main_postgres(url: str, pairs: list[dict], *, rounds: int, target: float) -> int:
@@ -56,27 +119,29 @@ def main_postgres(url: str, pairs: list[dict], *, rounds: int, target: float) ->
         size = sum(len(p["input"]) + len(p["output"]) for p in pairs) / len(pairs)
         print(f"PostgreSQL: {len(pairs):,} pairs, {size:.0f} bytes of text each on average, {rounds} rounds")
         connection = psycopg.connect(conninfo(scratch), autocommit=True)
-        times: dict[str, list[float]] = {"raw": [], "ours": [], "raw, no trigram indexes": []}
-        for _ in range(rounds):
+        times: dict[str, list[float]] = {"raw": [], "ours": [], "catch-up": [], "old": [], "merge": [], "merge old": []}
+        for number in range(rounds):
             times["raw"].append(raw_copy(connection, pairs))
-            times["ours"].append(our_ingest(connection, pairs))
-        # What the trigram indexes cost a load (for information).
-        definitions = connection.execute(
-            "SELECT indexdef FROM pg_indexes WHERE indexname = ANY(%s)", (list(TRIGRAM_INDEXES),)
-        ).fetchall()
-        for name in TRIGRAM_INDEXES:
-            connection.execute(f"DROP INDEX IF EXISTS {name}")
-        for _ in range(rounds):
-            times["raw, no trigram indexes"].append(raw_copy(connection, pairs))
-        for (definition,) in definitions:
-            connection.execute(definition)
+            ours, caught_up = our_ingest(connection, pairs, catch_up=number == 0)
+            times["ours"].append(ours)
+            if number == 0:
+                times["catch-up"].append(caught_up)
+            times["merge"].append(merge(connection, pairs))
+            times["old"].append(with_old_indexes(connection, lambda: raw_copy(connection, pairs)))
+            times["merge old"].append(with_old_indexes(connection, lambda: merge(connection, pairs)))
         connection.close()
 
-    rate = {label: len(pairs) / statistics.median(values) for label, values in times.items()}
+    median = {label: statistics.median(values) for label, values in times.items()}
+    rate = {label: len(pairs) / seconds for label, seconds in median.items()}
     ratio = rate["ours"] / rate["raw"]
-    print(f"plain psycopg COPY (same indexes) : {rate['raw']:10,.0f} pairs/s (median of {rounds})")
-    print(f"storage.api.add_scraped_pairs     : {rate['ours']:10,.0f} pairs/s (median of {rounds})")
-    print(f"plain COPY without trigram indexes: {rate['raw, no trigram indexes']:10,.0f} pairs/s (for information)")
+    print(f"plain psycopg COPY (same schema and indexes)     : {rate['raw']:10,.0f} pairs/s (median of {rounds})")
+    print(f"storage.api.add_scraped_pairs (lazy search index): {rate['ours']:10,.0f} pairs/s")
+    print(f"  then the background indexer caught up at        {rate['catch-up']:10,.0f} pairs/s")
+    print(f"plain COPY with 0003's GIN indexes on scraped_pairs: {rate['old']:8,.0f} pairs/s (before the lazy index)")
+    print(
+        f"merge_sessions of {len(pairs):,} pairs: {median['merge']:.2f} s with the lazy index,"
+        f" {median['merge old']:.2f} s with 0003's indexes ({median['merge old'] / median['merge']:.1f}x)"
+    )
     verdict = "OK" if ratio >= target else "BELOW TARGET"
     print(f"ratio ours/raw COPY: {ratio:.2f} (target >= {target}) {verdict}")
     return 0

@@ -10,6 +10,17 @@ from storage.search import postgres
 
 # Columns of storage.fields.LegacyJSONField: text on PostgreSQL so key order survives. A database
 # migrated before this change has them as jsonb; they are turned into text (keys stay as jsonb left them).
+# The trigram indexes this migration made on scraped_pairs itself; 0009 replaced them with the lazy
+# index's table (they cost ingest 8x). Kept here so the migration history replays as it ran.
+OLD_INDEX_STATEMENTS = [
+    *(
+        f"CREATE INDEX IF NOT EXISTS {name} ON scraped_pairs USING gin (UPPER({column}) gin_trgm_ops)"
+        " WITH (fastupdate = on, gin_pending_list_limit = 65536)"
+        for name, column in zip(postgres.OLD_TRIGRAM_INDEXES, ("input_text", "output_text"), strict=True)
+    ),
+    f"CREATE INDEX IF NOT EXISTS {postgres.SESSION_PAGE_INDEX} ON scraped_pairs (session_id, id)",
+]
+
 JSON_COLUMNS = {
     "training_configs": ["config_json"],
     "scrape_sessions": ["metadata_json"],
@@ -34,7 +45,7 @@ def forwards(apps, schema_editor):
                 if row and row[0] == "jsonb":
                     cursor.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE text USING {column}::text")
         postgres.enable_trigram_extension(cursor)
-        for statement in postgres.create_index_statements():
+        for statement in OLD_INDEX_STATEMENTS:
             cursor.execute(statement)
 
 
@@ -42,8 +53,8 @@ def backwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     with schema_editor.connection.cursor() as cursor:
-        for statement in postgres.drop_index_statements():
-            cursor.execute(statement)
+        for name in (*postgres.OLD_TRIGRAM_INDEXES, postgres.SESSION_PAGE_INDEX):
+            cursor.execute(f"DROP INDEX IF EXISTS {name}")
 
 
 class Migration(migrations.Migration):

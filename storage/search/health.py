@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError, connections, transaction
 
+from storage.search import postgres
 from storage.search.index import FTS_TABLE, index_pending, install, installed, rebuild, state, supported
 
 # Doctor: this many pairs waiting for the index make every search scan them (~65 ms at 50,000).
@@ -51,7 +52,7 @@ class IndexHealth:
 
 
 def inspect(*, using: str = "default", thorough: bool = False) -> IndexHealth | None:
-    """Compare the index with scraped_pairs; None where there is no index to have (not SQLite, no FTS5).
+    """Compare the index with scraped_pairs; None where there is no index to have (SQLite without FTS5).
 
     `thorough` also runs FTS5's own integrity-check, which reads the whole index (~20 s a million pairs).
     """
@@ -62,6 +63,8 @@ def inspect(*, using: str = "default", thorough: bool = False) -> IndexHealth | 
         return IndexHealth(installed=False)
     with connection.cursor() as cursor:
         mark, _, sequence = state(cursor)
+        if connection.vendor == "postgresql":
+            return IndexHealth(True, mark, *postgres.coverage(cursor, mark), sequence is not None and sequence < mark)
         docsize = f"{FTS_TABLE}_docsize"
         cursor.execute(
             "SELECT (SELECT count(*) FROM scraped_pairs WHERE id > %s),"
@@ -82,7 +85,7 @@ def inspect(*, using: str = "default", thorough: bool = False) -> IndexHealth | 
         indexed=indexed,
         sequence_reset=sequence is not None and sequence < mark,
     )
-    if thorough:
+    if thorough and connection.vendor == "sqlite":
         try:
             with transaction.atomic(using=using), connection.cursor() as cursor:
                 cursor.execute(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rank) VALUES ('integrity-check', 0)")
@@ -97,6 +100,13 @@ def repair(health: IndexHealth, *, using: str = "default") -> str:
     if not health.installed:
         install(connection)
         return "built the index"
+    if connection.vendor == "postgresql" and not (health.missing or health.sequence_reset):
+        if health.pending >= postgres.BULK_BUILD_PAIRS:
+            rebuild(using=using)
+            return "rebuilt the index from the pairs"
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            pruned = postgres.prune(cursor)
+        return f"dropped {pruned:,} entries of deleted pairs, indexed {index_pending(using=using):,} pending pairs"
     if health.needs_rebuild:
         rebuild(using=using)
         return "rebuilt the index from the pairs"

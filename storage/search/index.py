@@ -1,8 +1,14 @@
-"""The SQLite FTS5 trigram index over scraped_pairs: a candidate filter that makes substring search fast.
+"""The lazy search index over scraped_pairs: a candidate filter that makes substring search fast.
 
-Everything SQLite-specific about search lives here; storage.search.queries asks `search_mark()`
-and falls back to plain icontains when it returns None (another database, no FTS5, or
-FINEFOUNDRY_SEARCH_BACKEND=like).
+One scheme, two backends: on SQLite the FTS5 table below, on PostgreSQL pg_trgm GIN indexes on
+a table of ours (storage.search.postgres holds its SQL). The mark, the pending pairs scanned by
+searches, the background indexer and the sequence-reset repair are shared and live here;
+storage.search.queries asks `search_mark()` and falls back to plain icontains when it returns
+None (no FTS5, or FINEFOUNDRY_SEARCH_BACKEND=like).
+
+On PostgreSQL a search never writes: pending pairs are scanned and left to the background
+indexer, which also starts after add_scraped_pairs (`after_pairs_added`); MVCC lets it index
+while others write, and GIN insertion is too slow (~0.3 ms a pair) to do inside a request.
 
 The index is `scraped_pairs_fts`, an external-content FTS5 table (trigram tokenizer,
 detail=none) over input_text and output_text. Searches use it only to pick candidate ids and
@@ -44,6 +50,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 
 from storage.db.pragmas import pragma_set
+from storage.search import postgres
 
 logger = logging.getLogger("finefoundry.storage.search")
 
@@ -95,6 +102,12 @@ CREATE_STATEMENTS = (
             VALUES (NEW.id, NEW.input_text, NEW.output_text);
         END""",
 )
+# Forget every indexed pair (mark 0): rows are about to be written with ids that may lie below the
+# mark (transfer_database --replace runs these on its own connection).
+EMPTY_STATEMENTS = (
+    f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('delete-all')",
+    f"UPDATE {STATE_TABLE} SET indexed_through = 0 WHERE id = 1",
+)
 DROP_STATEMENTS = (
     f"DROP TRIGGER IF EXISTS {UPDATE_TRIGGER}",
     f"DROP TABLE IF EXISTS {FTS_TABLE}",
@@ -121,11 +134,18 @@ def wanted() -> bool:
 
 
 def supported(connection) -> bool:
-    return connection.vendor == "sqlite" and fts5_trigram_available()
+    return connection.vendor == "postgresql" or (connection.vendor == "sqlite" and fts5_trigram_available())
+
+
+def _is_postgres(connection_or_cursor) -> bool:
+    connection = getattr(connection_or_cursor, "db", connection_or_cursor)
+    return connection.vendor == "postgresql"
 
 
 def installed(connection) -> bool:
     with connection.cursor() as cursor:
+        if _is_postgres(connection):
+            return postgres.installed(cursor)
         cursor.execute(
             "SELECT count(*) FROM sqlite_master WHERE name IN (%s, %s, %s)",
             list(INDEX_OBJECTS),
@@ -138,22 +158,31 @@ def install(connection, *, populate: bool = True) -> bool:
     if not supported(connection):
         return False
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        for statement in CREATE_STATEMENTS:
-            cursor.execute(statement)
+        if _is_postgres(connection):
+            postgres.create(cursor)
+        else:
+            for statement in CREATE_STATEMENTS:
+                cursor.execute(statement)
         if populate:
             _rebuild(cursor)
     return True
 
 
 def uninstall(connection) -> None:
-    if connection.vendor != "sqlite":
+    if connection.vendor not in ("sqlite", "postgresql"):
         return
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        if _is_postgres(connection):
+            postgres.drop(cursor)
+            return
         for statement in DROP_STATEMENTS:
             cursor.execute(statement)
 
 
 def _rebuild(cursor) -> None:
+    if _is_postgres(cursor):
+        postgres.rebuild(cursor)
+        return
     cursor.execute(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('rebuild')")
     cursor.execute(
         f"UPDATE {STATE_TABLE} SET indexed_through = (SELECT coalesce(max(id), 0) FROM scraped_pairs) WHERE id = 1"
@@ -174,6 +203,8 @@ def rebuild(*, using: str = "default") -> bool:
 
 def state(cursor) -> tuple[int, int, int | None]:
     """(mark, highest pair id, AUTOINCREMENT sequence or None)."""
+    if _is_postgres(cursor):
+        return postgres.state(cursor)
     cursor.execute(
         f"SELECT (SELECT indexed_through FROM {STATE_TABLE} WHERE id = 1),"
         " (SELECT coalesce(max(id), 0) FROM scraped_pairs),"
@@ -186,14 +217,19 @@ def state(cursor) -> tuple[int, int, int | None]:
 def _index_chunk(connection, chunk: int) -> int:
     """Index up to `chunk` pending pairs in one transaction; return how many."""
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        if _is_postgres(connection):
+            postgres.lock_mark(cursor)
         mark, highest, _ = state(cursor)
         if highest <= mark:
             return 0
         cursor.execute(
-            "SELECT count(*), max(id) FROM (SELECT id FROM scraped_pairs WHERE id > %s ORDER BY id LIMIT %s)",
+            "SELECT count(*), max(id) FROM (SELECT id FROM scraped_pairs WHERE id > %s ORDER BY id LIMIT %s) AS chunk",
             [mark, chunk],
         )
         count, upper = cursor.fetchone()
+        if _is_postgres(connection):
+            postgres.index_range(cursor, mark, upper)
+            return count
         cursor.execute(
             f"INSERT INTO {FTS_TABLE} (rowid, input_text, output_text)"
             " SELECT id, input_text, output_text FROM scraped_pairs WHERE id > %s AND id <= %s",
@@ -205,8 +241,8 @@ def _index_chunk(connection, chunk: int) -> int:
 
 def index_pending(*, using: str = "default", max_seconds: float | None = None, chunk: int | None = None) -> int:
     """Index pairs added since the last catch-up, in short transactions; return how many were indexed."""
-    chunk = chunk or CATCH_UP_CHUNK
     connection = connections[using]
+    chunk = chunk or catch_up_chunk(connection)
     if not (supported(connection) and installed(connection)):
         return 0
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
@@ -243,7 +279,9 @@ def search_mark(*, using: str = "default") -> int | None:
         if _sequence_went_back(cursor) and not repair_sequence_reset(using=using):
             return None
         mark, highest, _ = state(cursor)
-    if highest > mark:
+    if highest > mark and _is_postgres(connection):
+        index_in_background(using=using)
+    elif highest > mark:
         try:
             with _no_lock_wait(connection):
                 index_pending(using=using, max_seconds=SEARCH_CATCH_UP_SECONDS)
@@ -264,8 +302,10 @@ def index_in_background(*, using: str = "default") -> None:
     """Index the pending pairs in a thread of this process, one short transaction at a time.
 
     Starts once the current transaction commits (a thread cannot see uncommitted pairs), and
-    not while a thread for this database is still at it.
+    not while a thread for this database is still at it. Not at all with FINEFOUNDRY_SEARCH_BACKEND=like.
     """
+    if not wanted():
+        return
     transaction.on_commit(lambda: _start_background(using), using=using)
 
 
@@ -279,9 +319,24 @@ def _start_background(using: str) -> None:
         thread.start()
 
 
+def after_pairs_added(*, using: str = "default") -> None:
+    """New pairs were written: on PostgreSQL, whose searches never index, start the background indexer.
+
+    SQLite's searches catch up themselves, and a thread there would contend for the file's one
+    write lock with the desktop app.
+    """
+    if _is_postgres(connections[using]):
+        index_in_background(using=using)
+
+
+def catch_up_chunk(connection) -> int:
+    return postgres.CATCH_UP_CHUNK if _is_postgres(connection) else CATCH_UP_CHUNK
+
+
 def _index_until_done(using: str) -> None:
+    chunk = catch_up_chunk(connections[using])
     try:
-        while index_pending(using=using, max_seconds=0) == CATCH_UP_CHUNK:
+        while index_pending(using=using, max_seconds=0) == chunk:
             time.sleep(BACKGROUND_PAUSE_SECONDS)
     except Exception:
         # Nothing is lost: what is still pending is scanned by searches and indexed by the next thread.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import operator
 
+from django.db import connections
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils.text import smart_split, unescape_string_literal
@@ -20,6 +21,7 @@ from django.utils.text import smart_split, unescape_string_literal
 from storage.exceptions import InvalidInput, NotFound
 from storage.models import ScrapedPair, ScrapeSession
 from storage.search import index as search_index
+from storage.search import postgres
 from storage.validation import optional_int, require_int, require_text
 
 MAX_LIMIT = 10_000
@@ -86,6 +88,8 @@ def search_queryset(queryset: QuerySet, term: str) -> QuerySet:
     mark = search_index.search_mark(using=queryset.db) if indexed_terms else None
     if mark is None:
         return queryset
+    if connections[queryset.db].vendor == "postgresql":
+        return postgres_candidates(queryset, terms, indexed_terms, mark)
     every_gram = [text[i : i + 3] for text in indexed_terms for i in range(len(text) - 2)]
     shares = search_index.trigram_shares(every_gram, using=queryset.db)
     picks = [pick_trigrams(text, shares) for text in indexed_terms]
@@ -98,6 +102,33 @@ def search_queryset(queryset: QuerySet, term: str) -> QuerySet:
     # One IN (... UNION ALL ...) rather than an OR of two conditions: SQLite then walks the
     # candidate ids (in id order, so ORDER BY id needs no sort) instead of scanning the table.
     return queryset.filter(pk__in=RawSQL(*search_index.candidates_sql(expression, mark)))
+
+
+def postgres_candidates(queryset: QuerySet, terms: list[str], indexed_terms: list[str], mark: int) -> QuerySet:
+    """PostgreSQL: candidates from the trigram indexes (its planner picks the trigrams), the same dense rule."""
+    if newest_are_dense(queryset.db, terms):
+        return queryset
+    prepare = connections[queryset.db].ops.prep_for_like_query
+    patterns = [f"%{prepare(text)}%" for text in indexed_terms]
+    return queryset.filter(pk__in=RawSQL(*postgres.candidates_sql(patterns, mark)))
+
+
+def newest_are_dense(using: str, terms: list[str]) -> bool:
+    """Tell whether at least DENSE_SHARE of the newest DENSITY_SAMPLE pairs match, by checking them.
+
+    PostgreSQL has no cheap per-trigram share to gate this on as SQLite's index does, and checking
+    a thousand rows costs a few milliseconds.
+    """
+    newest = ScrapedPair.objects.using(using).order_by("-id").values("pk")[: search_index.DENSITY_SAMPLE]
+    matching = functools.reduce(operator.and_, term_filters(terms))
+    found = (
+        ScrapedPair.objects.using(using)
+        .filter(pk__in=newest)
+        .aggregate(sampled=Count("pk"), matches=Count("pk", filter=matching))
+    )
+    return found["sampled"] >= search_index.DENSITY_SAMPLE and (
+        found["matches"] / found["sampled"] >= search_index.DENSE_SHARE
+    )
 
 
 def is_dense(using: str, expression: str, terms: list[str]) -> bool:

@@ -372,7 +372,7 @@ def _inside_storage_root(stored: str) -> bool:
 def check_search_index(context: DoctorContext) -> list[Finding]:
     health = search_index_health.inspect(thorough=context.full_integrity_check)
     if health is None:
-        raise Skipped("needs SQLite with FTS5; searches scan the pairs instead")
+        raise Skipped("needs PostgreSQL or SQLite with FTS5; searches scan the pairs instead")
     findings = [Finding(problem) for problem in health.problems()]
     if findings and context.fix:
         action = search_index_health.repair(health)

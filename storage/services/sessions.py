@@ -10,6 +10,7 @@ from django.db import transaction
 
 from storage.exceptions import InvalidInput, NotFound
 from storage.models import ImportInProgress, ScrapedPair, ScrapeSession
+from storage.search import index as search_index
 from storage.services.datasets import import_sessions
 from storage.services.pair_counts import adjust_pair_counts
 from storage.services.pair_insert import INSERT_PAIR_SQL as INSERT_PAIR_SQL  # where callers have found it
@@ -148,6 +149,7 @@ def add_scraped_pairs(*, session_id: int, pairs: Iterable[dict]) -> int:
             raise NotFound(f"scrape session {session_id} does not exist")
         insert_pair_rows(rows)
         adjust_pair_counts({session_id: len(rows)})
+        search_index.after_pairs_added()
     return len(rows)
 
 

@@ -16,7 +16,9 @@ one transaction on the target: checked first, written second, verified last.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -78,22 +80,55 @@ def _migrate(url: str) -> None:
         raise StorageError(f"migrating the target failed:\n{result.stderr.strip()[-2000:]}")
 
 
-def _checksummed(rows: Iterator[tuple], digest, counter: list[int], progress, table: str, total: int):
+class RowDigest:
+    """sha256 of a table's rows in order, over pickles of fixed-size batches of them.
+
+    Both ends hand over the same canonical values (storage.services.transfer_endpoints), so equal
+    rows give equal bytes: pickle encodes a value by its type and contents, and `fast` mode turns
+    off the memo, which would otherwise encode a repeated object by reference (object identity
+    differs between the ends). One pickle per batch costs a fraction of repr() per row.
+    """
+
+    BATCH = 10_000
+
+    def __init__(self):
+        self.digest = hashlib.sha256()
+        self.count = 0
+        self.batch: list[tuple] = []
+
+    def add(self, row: tuple) -> None:
+        self.batch.append(row)
+        self.count += 1
+        if len(self.batch) == self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=5)
+        pickler.fast = True
+        pickler.dump(self.batch)
+        self.digest.update(buffer.getbuffer())
+        self.batch = []
+
+    def hexdigest(self) -> str:
+        if self.batch:
+            self._flush()
+        return self.digest.hexdigest()
+
+
+def _checksummed(rows: Iterator[tuple], digest: RowDigest, progress, table: str, total: int):
     for row in rows:
-        digest.update(repr(row).encode("utf-8", "surrogatepass"))
-        counter[0] += 1
-        if progress and counter[0] % PROGRESS_EVERY == 0:
-            progress(f"  {table}: {counter[0]:,} / {total:,}")
+        digest.add(row)
+        if progress and digest.count % PROGRESS_EVERY == 0:
+            progress(f"  {table}: {digest.count:,} / {total:,}")
         yield row
 
 
 def _fingerprint(end, table: str, columns: list[str], kinds: list[str]) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    count = 0
+    digest = RowDigest()
     for row in end.rows(table, columns, kinds):
-        digest.update(repr(row).encode("utf-8", "surrogatepass"))
-        count += 1
-    return count, digest.hexdigest()
+        digest.add(row)
+    return digest.count, digest.hexdigest()
 
 
 def transfer_database(
@@ -104,8 +139,12 @@ def transfer_database(
         raise InvalidInput("transfer_database copies between SQLite and PostgreSQL: one side must be each")
     say = progress or (lambda message: None)
     say(f"Migrating the target {target_url.split('@')[-1]} ...")
+    created_here = not is_postgres_url(target_url) and not os.path.lexists(
+        os.path.expanduser(target_url.removeprefix("sqlite:///"))
+    )
     _migrate(target_url)
     source, target = open_endpoint(source_url), open_endpoint(target_url)
+    target.created_here = created_here
     try:
         plan = []
         source_tables = source.tables()
@@ -138,6 +177,7 @@ def transfer_database(
         report = TransferReport()
         target.begin()
         try:
+            target.loaded_tables = [table for table, _, _ in plan]
             target.before_load()
             for table, _, _ in reversed(plan):
                 if table in occupied:
@@ -145,11 +185,11 @@ def transfer_database(
             for table, columns, kinds in plan:
                 total = source.count(table)
                 say(f"{table}: {total:,} rows")
-                digest, counter = hashlib.sha256(), [0]
-                rows = _checksummed(source.rows(table, columns, kinds), digest, counter, progress, table, total)
+                digest = RowDigest()
+                rows = _checksummed(source.rows(table, columns, kinds), digest, progress, table, total)
                 target.write(table, columns, kinds, rows)
                 target.reset_sequence(table)
-                report.counts[table] = counter[0]
+                report.counts[table] = digest.count
                 report.checksums[table] = digest.hexdigest()
             say("Building indexes ...")
             target.after_load()

@@ -10,6 +10,7 @@ canonical form so both ends, and the checksums, agree: timestamps as UTC
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,32 @@ KINDS_POSTGRES = {
     "timestamp": "time",
 }
 INT4_RANGE = (-(2**31), 2**31 - 1)
+# Rows are read and handed over in batches of this many.
+BATCH_ROWS = 10_000
+# canonical_time's output shape: such text is handed over as it is (its validity was checked before).
+CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.(?!000000)\d{6})?")
+
+
+def canonical_time_sqlite(column: str) -> str:
+    """SQL: the value is text in canonical_time's shape and a real date and time (SQLite's own strftime
+    gives it back unchanged; it rolls 02-31 or 24:00 over). Only the other values need Python's check."""
+    c = f'"{column}"'
+    return (
+        f"(typeof({c}) = 'text' AND length({c}) IN (19, 26)"
+        f" AND {c} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]*'"
+        f" AND strftime('%Y-%m-%d %H:%M:%S', {c}) = substr({c}, 1, 19)"
+        f" AND (length({c}) = 19 OR (substr({c}, 20, 7) GLOB '.[0-9][0-9][0-9][0-9][0-9][0-9]'"
+        f" AND substr({c}, 21) <> '000000')))"
+    )
+
+
+def canonical_time_postgres(column: str, udt: str) -> str:
+    """SQL giving canonical_time's text for a timestamp column, so PostgreSQL formats it, not Python."""
+    value = f"\"{column}\" AT TIME ZONE 'UTC'" if udt == "timestamptz" else f'"{column}"'
+    return (
+        f'CASE WHEN extract(microseconds FROM "{column}")::bigint % 1000000 = 0'
+        f" THEN to_char({value}, 'YYYY-MM-DD HH24:MI:SS') ELSE to_char({value}, 'YYYY-MM-DD HH24:MI:SS.US') END"
+    )
 
 
 def canonical_time(value) -> str | None:
@@ -56,6 +83,9 @@ class SQLiteEnd:
         self.label = str(self.path)
         self.connection = sqlite3.connect(self.path, isolation_level=None)
         self.connection.execute("PRAGMA busy_timeout = 30000")
+        self.loaded_tables: list[str] = []
+        # Set by transfer_database when this run created the file: nobody else can have it open.
+        self.created_here = False
 
     def close(self) -> None:
         self.connection.close()
@@ -80,44 +110,71 @@ class SQLiteEnd:
         cursor = self.connection.execute(f'SELECT {quoted(columns)} FROM "{table}" ORDER BY "{self.key(table)}"')
         times = [i for i, kind in enumerate(kinds) if kind == "time"]
         bools = [i for i, kind in enumerate(kinds) if kind == "bool"]
-        while batch := cursor.fetchmany(10_000):
+        canonical = CANONICAL_TIME.fullmatch
+        while batch := cursor.fetchmany(BATCH_ROWS):
             for row in batch:
                 if times or bools:
                     row = list(row)
                     for i in times:
-                        row[i] = canonical_time(row[i])
+                        value = row[i]
+                        if not (value.__class__ is str and canonical(value)):
+                            row[i] = canonical_time(value)
                     for i in bools:
                         row[i] = None if row[i] is None else bool(row[i])
                     row = tuple(row)
                 yield row
 
     def problems(self, table: str, columns: dict[str, str], target_kinds: dict[str, str]) -> Iterator[str]:
-        """Values a PostgreSQL target cannot hold: NUL characters, out-of-range integers, bad timestamps."""
+        """Values a PostgreSQL target cannot hold: NUL characters, out-of-range integers, bad timestamps.
+
+        One scan of the table for every column's test (a scan per column took longer than the copy);
+        a timestamp SQL cannot vouch for is then parsed by canonical_time, the load's own rule.
+        """
         key = self.key(table)
+        tests = []
         for column, kind in target_kinds.items():
             if column not in columns:
                 continue
             if kind == "text":
-                found = self.connection.execute(
-                    f'SELECT "{key}" FROM "{table}" WHERE instr(CAST("{column}" AS TEXT), char(0)) > 0 LIMIT 5'
-                ).fetchall()
-                yield from (f"{table}.{column} at {key}={row[0]!r} contains a NUL character" for row in found)
+                tests.append((column, kind, f'instr(CAST("{column}" AS TEXT), char(0)) > 0'))
             elif kind == "int4":
-                found = self.connection.execute(
-                    f'SELECT "{key}", "{column}" FROM "{table}" WHERE "{column}" NOT BETWEEN ? AND ? LIMIT 5',
-                    INT4_RANGE,
-                ).fetchall()
-                yield from (f"{table}.{column} at {key}={r[0]!r}: {r[1]} does not fit a 32-bit integer" for r in found)
+                tests.append((column, kind, f'"{column}" NOT BETWEEN {INT4_RANGE[0]} AND {INT4_RANGE[1]}'))
             elif kind == "time":
-                for ident, value in self.connection.execute(
-                    f'SELECT "{key}", "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL'
-                ):
+                tests.append((column, kind, f'"{column}" IS NOT NULL AND NOT {canonical_time_sqlite(column)}'))
+        if not tests:
+            return
+        flags = ", ".join(f"coalesce({test}, 0)" for _, _, test in tests)
+        values = ", ".join(f'"{column}"' for column, _, _ in tests)
+        either = " OR ".join(f"({test})" for _, _, test in tests)
+        reported = dict.fromkeys((column for column, _, _ in tests), 0)
+        for ident, *found in self.connection.execute(
+            f'SELECT "{key}", {flags}, {values} FROM "{table}" WHERE {either}'
+        ):
+            for (column, kind, _), flag, value in zip(tests, found, found[len(tests) :], strict=False):
+                if not flag or reported[column] >= 5:
+                    continue
+                if kind == "text":
+                    message = f"{table}.{column} at {key}={ident!r} contains a NUL character"
+                elif kind == "int4":
+                    message = f"{table}.{column} at {key}={ident!r}: {value} does not fit a 32-bit integer"
+                else:
                     try:
                         canonical_time(value)
+                        continue
                     except (TypeError, ValueError):
-                        yield f"{table}.{column} at {key}={ident!r}: {value!r} is not a timestamp"
+                        message = f"{table}.{column} at {key}={ident!r}: {value!r} is not a timestamp"
+                reported[column] += 1
+                yield message
+            if all(count >= 5 for count in reported.values()):
+                return
 
     def begin(self) -> None:
+        if self.created_here:
+            # A file this transfer created: no other process uses it yet, and if the machine fails
+            # mid-load it is a half-made copy to throw away anyway, so skip the fsyncs and give the
+            # load a large page cache (this connection only; set outside the transaction, as SQLite requires).
+            self.connection.execute("PRAGMA synchronous = OFF")
+            self.connection.execute("PRAGMA cache_size = -262144")
         self.connection.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
@@ -146,7 +203,12 @@ class SQLiteEnd:
         )
 
     def before_load(self) -> None:
-        pass
+        """Empty the search index: copied pairs keep ids that may lie below its mark (--replace)."""
+        from storage.search import index
+
+        if index.FTS_TABLE in self.tables():
+            for statement in index.EMPTY_STATEMENTS:
+                self.connection.execute(statement)
 
     def after_load(self) -> None:
         pass
@@ -164,6 +226,8 @@ class PostgresEnd:
         self.label = url.split("@")[-1]
         self.connection = psycopg.connect(url.replace("postgres://", "postgresql://", 1), autocommit=True)
         self.connection.execute("SET TIME ZONE 'UTC'")
+        self.loaded_tables: list[str] = []
+        self.foreign_keys: list[tuple[str, str, str]] = []
 
     def close(self) -> None:
         self.connection.close()
@@ -200,19 +264,32 @@ class PostgresEnd:
         return self.connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
 
     def rows(self, table: str, columns: list[str], kinds: list[str]) -> Iterator[tuple]:
+        """Rows in key order through a server-side cursor, a batch per round trip (COPY TO hands
+        psycopg one row per wait, which cost more than the rows' conversion); timestamps formatted
+        by PostgreSQL in canonical_time's form."""
         udts = dict(self._columns(table))
-        times = [i for i, kind in enumerate(kinds) if kind == "time"]
-        with self.connection.cursor() as cursor:
-            sql = f'COPY (SELECT {quoted(columns)} FROM "{table}" ORDER BY "{self.key(table)}") TO STDOUT'
-            with cursor.copy(sql) as copy:
-                copy.set_types([udts[column] for column in columns])
-                for row in copy.rows():
-                    if times:
-                        row = list(row)
-                        for i in times:
-                            row[i] = canonical_time(row[i])
-                        row = tuple(row)
-                    yield row
+        selected = []
+        times = []
+        for i, (column, kind) in enumerate(zip(columns, kinds, strict=True)):
+            if kind == "time" and udts[column] in ("timestamptz", "timestamp"):
+                selected.append(canonical_time_postgres(column, udts[column]))
+            else:
+                selected.append(f'"{column}"')
+                if kind == "time":
+                    times.append(i)
+        sql = f'SELECT {", ".join(selected)} FROM "{table}" ORDER BY "{self.key(table)}"'
+        with self.connection.transaction(), self.connection.cursor(name=f"transfer_{table}") as cursor:
+            cursor.itersize = BATCH_ROWS
+            cursor.execute(sql)
+            while batch := cursor.fetchmany(BATCH_ROWS):
+                if not times:
+                    yield from batch
+                    continue
+                for row in batch:
+                    row = list(row)
+                    for i in times:
+                        row[i] = canonical_time(row[i])
+                    yield tuple(row)
 
     def begin(self) -> None:
         self.connection.execute("BEGIN")
@@ -232,21 +309,34 @@ class PostgresEnd:
                 copy.write_row(row)
 
     def before_load(self) -> None:
-        """Drop the trigram indexes for the load: built once afterwards, they cost a fraction of per-row upkeep."""
+        """Empty the search index: copied pairs keep ids that may lie below its mark (--replace).
+
+        scraped_pairs carries no trigram index (storage.search.postgres), so the load runs at COPY
+        speed; the search index catches up afterwards (background indexer, or `doctor --fix`).
+        Foreign keys of the loaded tables are dropped for the load and added back after it, in the
+        same transaction: adding one checks every row in one join, where keeping it checks each row
+        by a trigger (~50 µs a pair here, most of a million-pair load).
+        """
         from storage.search import postgres
 
+        if postgres.TABLE in self.tables():
+            for statement in postgres.EMPTY_STATEMENTS:
+                self.connection.execute(statement)
         self.connection.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        for name in postgres.TRIGRAM_INDEXES:
-            self.connection.execute(f"DROP INDEX IF EXISTS {name}")
+        self.foreign_keys = self.connection.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE contype = 'f' AND connamespace = current_schema()::regnamespace"
+            " AND conrelid::regclass::text = ANY(%s)",
+            (self.loaded_tables,),
+        ).fetchall()
+        for table, name, _ in self.foreign_keys:
+            self.connection.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
 
     def after_load(self) -> None:
-        from storage.search import postgres
-
-        # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED: check them now, since CREATE
-        # INDEX refuses to run while their trigger events are pending.
+        for table, name, definition in self.foreign_keys:
+            self.connection.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        # Any deferred check still pending fails the transfer now, before the verify pass.
         self.connection.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for statement in postgres.create_index_statements():
-            self.connection.execute(statement)
 
     def reset_sequence(self, table: str) -> None:
         """Set an id column's sequence past the largest id copied, so the next insert gets a new id."""

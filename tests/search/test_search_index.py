@@ -263,7 +263,7 @@ def test_without_fts5_search_scans_and_doctor_skips_the_check(monkeypatch, sessi
     assert search_index.FTS_TABLE not in str(query.query)
     assert [pair.input_text for pair in query] == ["no index platypus"]
     assert search_index.install(connection) is False
-    assert "Search index covers every pair: skipped, needs SQLite with FTS5" in doctor()
+    assert "Search index covers every pair: skipped, needs PostgreSQL or SQLite with FTS5" in doctor()
 
 
 @pytest.fixture
