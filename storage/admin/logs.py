@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Substr
 from django.shortcuts import redirect
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.formats import date_format
@@ -120,6 +121,11 @@ class AppLogAdmin(ReadOnlyModelAdmin):
     def get_changelist(self, request, **kwargs):
         return LogChangeList
 
+    def changelist_view(self, request, extra_context=None):
+        # Django's changelist context has no delete permission; the clean-up button needs it.
+        extra_context = {**(extra_context or {}), "can_clear_logs": self.has_delete_permission(request)}
+        return super().changelist_view(request, extra_context)
+
     def get_search_results(self, request, queryset, search_term):
         search_term = self.limited_search_term(request, search_term)
         if not search_term.strip():
@@ -195,7 +201,9 @@ class AppLogAdmin(ReadOnlyModelAdmin):
             else:
                 which = f"{level} " if level else ""
                 self.message_user(
-                    request, f"Deleted {deleted:,} {which}log record(s) older than {days} day(s).", messages.SUCCESS
+                    request,
+                    f"Deleted {deleted:,} {which}log record{pluralize(deleted)} older than {days} day{pluralize(days)}.",
+                    messages.SUCCESS,
                 )
                 return redirect("admin:storage_applog_changelist")
         context = {

@@ -203,3 +203,51 @@ def test_the_admin_works_under_its_content_security_policy(browser, live_server,
     )
     assert browser.execute_script("return window.ffInline === undefined")
     assert wait_for(lambda: csp_violations(browser), what="the reported violation")
+
+
+SHOTS = Path(os.environ.get("FF_SHOTS_DIR", str(SCREENSHOTS)))
+
+
+def shot(driver, name: str) -> Path:
+    """A screenshot under FF_SHOTS_DIR (screenshots/ by default) for a person to look at."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(WINDOW[0], max(WINDOW[1], min(height + 120, 4000)))
+    path = SHOTS / name
+    driver.save_screenshot(str(path))
+    driver.set_window_size(*WINDOW)
+    return path
+
+
+def log_in(driver, base: str, django_user_model) -> None:
+    django_user_model.objects.create_superuser("admin", "admin@example.org", "correct horse")
+    driver.get(f"{base}/admin/")
+    find(driver, "#id_username").send_keys("admin")
+    find(driver, "#id_password").send_keys("correct horse")
+    find(driver, "input[type=submit]").click()
+    find(driver, "#dash-pairs")
+
+
+def test_logs_clean_up_from_the_button(browser, live_server, site_data, django_user_model):
+    """The list's "Delete older than…" button leads to the clean-up; running it deletes and says so."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from storage.models import AppLog
+
+    base = live_server.url
+    log_in(browser, base, django_user_model)
+    browser.get(base + reverse("admin:storage_applog_changelist"))
+    button = find(browser, f".object-tools a[href='{reverse('admin:storage_applog_clear')}']")
+    assert button.get_attribute("textContent") == "Delete older than…"
+    button.click()
+    field = find(browser, "#id_older_than_days")
+    assert "3 log records" in find(browser, "#content-main p").text
+    shot(browser, "logs-clean-up.png")
+    field.clear()
+    field.send_keys("30")
+    Select(browser.find_element(By.ID, "id_level")).select_by_value("")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Delete]").click()
+    assert "Deleted 1 log record older than 30 days." in find(browser, "ul.messagelist li").text
+    assert sorted(AppLog.objects.values_list("level", flat=True)) == ["ERROR", "WARNING"]
+    shot(browser, "logs-after-clean-up.png")
