@@ -92,6 +92,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "finefoundry.urls"
 WSGI_APPLICATION = "finefoundry.wsgi.application"
+# `manage.py test` runs the pytest suite (Django's runner would find no tests and report OK).
+TEST_RUNNER = "finefoundry.test_runner.PytestRunner"
 
 TEMPLATES = [
     {
