@@ -200,9 +200,10 @@ class AppLogAdmin(ReadOnlyModelAdmin):
                 self.message_user(request, f"Nothing deleted: {exc}", messages.ERROR)
             else:
                 which = f"{level} " if level else ""
+                records = f"{deleted:,} {which}log record{pluralize(deleted)}"
                 self.message_user(
                     request,
-                    f"Deleted {deleted:,} {which}log record{pluralize(deleted)} older than {days} day{pluralize(days)}.",
+                    f"Deleted {records} older than {days} day{pluralize(days)}.",
                     messages.SUCCESS,
                 )
                 return redirect("admin:storage_applog_changelist")

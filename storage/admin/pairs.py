@@ -73,7 +73,7 @@ class SessionIdFilter(admin.SimpleListFilter):
         sessions = list(ScrapeSession.objects.order_by("-id").only(*columns)[:FILTER_CHOICES])
         if selected is not None and selected not in {s.pk for s in sessions}:
             sessions[:0] = ScrapeSession.objects.filter(pk=selected).only(*columns)
-        return [(str(s.pk), f"{s.label} ({s.pair_count or 0:,})") for s in sessions]
+        return [(str(s.pk), f"{s.pk}: {s.label} ({s.pair_count or 0:,})") for s in sessions]
 
     def queryset(self, request, queryset):
         selected = session_id_param(self.value())
@@ -99,6 +99,11 @@ ROW_HTML = (
     f'<td class="field-session_link">{SESSION_LINK_HTML}</td>'
     '<td class="field-input_preview">{}</td><td class="field-output_preview">{}</td>'
 )
+
+
+def session_column_label(pair: ScrapedPair) -> str:
+    """The session's id before its label: commands take the id."""
+    return f"{pair.session_id}: {pair.session.label}"
 
 
 class PairChangeList(OfferedFiltersChangeList):
@@ -170,7 +175,7 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
 
     def row_cells(self, cl: PairChangeList, pair: ScrapedPair) -> list[str]:
         """The row as Django's generic rendering would write it (see fast_result_list), in one format_html."""
-        label = pair.session.label
+        label = session_column_label(pair)
         return [
             format_html(
                 ROW_HTML,
@@ -194,7 +199,7 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
     @admin.display(description="session")
     def session_link(self, pair: ScrapedPair):
         url = f"{self.changelist_url}?{SESSION_PARAM}={pair.session_id}"
-        label = pair.session.label
+        label = session_column_label(pair)
         return format_html(SESSION_LINK_HTML, url, label, label)
 
     @admin.display(description="input")

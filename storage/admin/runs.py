@@ -95,7 +95,7 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
                 ("Hyperparameters", {"fields": ("hyperparameters",)}),
             )
         return (
-            (None, {"fields": ("name", "status", "base_model", "dataset_source", "dataset_id")}),
+            (None, {"fields": ("name", "status", "base_model", "dataset_source", "dataset_id", "dataset_column")}),
             ("Artefacts", {"fields": ("storage_path", "output_dir", "adapter_path", "checkpoint_path")}),
             ("Timing", {"fields": ("started_at", "completed_at", "duration_column", "created_at", "updated_at")}),
             ("Hyperparameters and metadata", {"fields": ("hyperparameters_pretty", "metadata_pretty")}),
@@ -105,6 +105,7 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
         if obj is None:
             return ()
         return (
+            "dataset_column",
             "storage_path",
             "started_at",
             "completed_at",
@@ -131,11 +132,18 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
     def status_column(self, run: TrainingRun):
         return status_badge(run.status)
 
+    def get_queryset(self, request):
+        return runs.with_dataset_session_labels(super().get_queryset(request))
+
     @admin.display(description="dataset")
     def dataset_column(self, run: TrainingRun):
-        if run.dataset_source == "database" and (run.dataset_id or "").isdigit():
+        if run.dataset_source == runs.DATABASE_DATASET and (run.dataset_id or "").isdigit():
+            label = getattr(run, "dataset_session_label", None)
+            if label is None:
+                # Deleted: a link would land on the dashboard with "doesn't exist".
+                return format_html('session {} <span class="ff-muted">(deleted)</span>', run.dataset_id)
             url = reverse("admin:storage_scrapesession_change", args=[run.dataset_id])
-            return format_html('<a href="{}">session {}</a>', url, run.dataset_id)
+            return format_html('<a href="{}">session {}: {}</a>', url, run.dataset_id, label)
         return f"{run.dataset_source or '—'}: {run.dataset_id or '—'}"
 
     @admin.display(description="duration")
