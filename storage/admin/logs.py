@@ -142,7 +142,9 @@ class AppLogAdmin(ReadOnlyModelAdmin):
         if record.timestamp is None:
             return "—"
         # Compact and on one line, so the message gets the width.
-        return format_html('<span class="ff-nowrap">{}</span>', date_format(localtime(record.timestamp), "Y-m-d H:i:s"))
+        return format_html(
+            '<span class="ff-nowrap">{}</span>', date_format(localtime(record.timestamp), "DATETIME_FORMAT")
+        )
 
     @admin.display(description="logger", ordering="logger")
     def logger_column(self, record: AppLog):

@@ -9,6 +9,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.paginator import Paginator
 from django.db.models import Sum
 from django.db.models.functions import Substr
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -170,7 +171,7 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "metadata":
-            return PrettyJSONField(required=False, rows=6, label="Metadata")
+            return PrettyJSONField(required=False, rows=6, label="Metadata", object_only=True)
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def row_cells(self, cl: PairChangeList, pair: ScrapedPair) -> list[str]:
@@ -246,7 +247,7 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
         removed = pair_edits.delete_pairs(queryset)
         self.message_user(
             request,
-            f"Pair counts lowered in {len(removed)} session(s).",
+            f"Pair counts lowered in {len(removed)} session{pluralize(len(removed))}.",
             messages.INFO,
         )
 
@@ -258,6 +259,9 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
         labels = dict(
             (s.pk, s.label) for s in ScrapeSession.objects.filter(pk__in=list(per_session)).only("id", "name", "source")
         )
-        lines = [f"{count:,} pair(s) of session {labels.get(sid, sid)}" for sid, count in sorted(per_session.items())]
+        lines = [
+            f"{count:,} pair{pluralize(count)} of session {sid}: {labels.get(sid, '(deleted)')}"
+            for sid, count in sorted(per_session.items())
+        ]
         model_count = {ScrapedPair._meta.verbose_name_plural: sum(per_session.values())}
         return lines, model_count, set(), []

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -251,7 +252,7 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
             else:
                 cancelled += 1
         if cancelled:
-            self.message_user(request, f"Cancelled {cancelled} run(s).", messages.SUCCESS)
+            self.message_user(request, f"Cancelled {cancelled} run{pluralize(cancelled)}.", messages.SUCCESS)
 
     @admin.action(description="Compare selected runs", permissions=["view"])
     def compare_runs(self, request, queryset):
@@ -289,5 +290,9 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
                 self.log_deletions(request, [run])
                 deleted += 1
         if deleted:
-            self.message_user(request, f"Deleted {deleted} run(s) and their artefacts.", messages.SUCCESS)
+            self.message_user(
+                request,
+                f"Deleted {deleted} run{pluralize(deleted)} and {'its' if deleted == 1 else 'their'} artefacts.",
+                messages.SUCCESS,
+            )
         return None

@@ -95,7 +95,7 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "metadata":
-            return PrettyJSONField(required=False, rows=8, label="Metadata")
+            return PrettyJSONField(required=False, rows=8, label="Metadata", object_only=True)
         if db_field.name in ("name", "source", "source_details"):
             kwargs["widget"] = forms.TextInput(attrs={"class": "vTextField"})
         return super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -259,7 +259,9 @@ class ScrapeSessionAdmin(FineFoundryModelAdmin):
                     f"{labels.get(sid, sid)}: {n:,}" for sid, n in sorted(result.per_session.items()) if n
                 )
                 verb = "Would remove" if form.cleaned_data["dry_run"] else "Removed"
-                message = f"{verb} {result.removed:,} duplicate pair(s)" + (f" ({detail})." if detail else ".")
+                message = f"{verb} {result.removed:,} duplicate pair{pluralize(result.removed)}" + (
+                    f" ({detail})." if detail else "."
+                )
                 self.message_user(request, message, messages.SUCCESS)
                 return None
         else:

@@ -200,8 +200,8 @@ def test_remove_duplicates_asks_how_then_reports_what_went(admin_client, session
         ScrapedPair.objects.filter(session=session).values_list("pk", flat=True)
     )
     messages = [str(m) for m in admin_client.get(CHANGELIST).context["messages"]]
-    assert messages[0].startswith("Would remove 2 duplicate pair(s)")
-    assert messages[1].startswith("Removed 1 duplicate pair(s)")
+    assert messages[0].startswith("Would remove 2 duplicate pairs")
+    assert messages[1].startswith("Removed 1 duplicate pair")
 
 
 def test_session_ids_show_in_the_list_the_title_and_the_pair_list(admin_client, session_factory):

@@ -43,7 +43,7 @@ def test_a_healthy_database_passes(session_factory, run_factory):
     run_factory()
     out = run_doctor()
     assert "ok SQLite file integrity" in out
-    assert "No problems left." in out
+    assert "No problems found." in out and "No problems left." not in out
 
 
 def test_pair_count_drift_is_reported_then_recounted(session_factory):
@@ -51,7 +51,7 @@ def test_pair_count_drift_is_reported_then_recounted(session_factory):
     ScrapeSession.objects.filter(pk=session.pk).update(pair_count=10)
     out, error = failing_doctor()
     assert f"session {session.pk} says 10 pairs but has 3" in out
-    assert error == "doctor found 1 problem(s); run with --fix to repair what can be repaired"
+    assert error == "doctor found 1 problem; run with --fix to repair what can be repaired"
     out = run_doctor("--fix")
     assert "(fixed: recounted)" in out
     session.refresh_from_db()
@@ -141,7 +141,7 @@ def test_a_project_folder_as_storage_root_keeps_everything_that_is_not_a_run_dir
     assert f"directory {stray} belongs to no training run" in out
     assert (storage_root / ".quarantine" / stray.name / "logs").is_dir()
     assert sorted(p.name for p in (storage_root / ".quarantine").iterdir()) == [stray.name]
-    assert "Fixed 1 problem(s)." in out and "No problems left." in out
+    assert "Fixed 1 problem." in out and "No problems left." in out
 
 
 def test_a_missing_run_directory_is_recreated_inside_the_root(run_factory):
@@ -159,7 +159,7 @@ def test_a_missing_directory_outside_the_root_is_left_alone(run_factory, tmp_pat
     TrainingRun.objects.filter(pk=run.pk).update(storage_path=str(outside))
     out, error = failing_doctor("--fix", "--check", "missing-directories")
     assert "it is outside the storage root, so doctor leaves it alone" in out
-    assert error == "doctor found 1 problem(s)"
+    assert error == "doctor found 1 problem"
     assert not outside.exists()
 
 
@@ -197,7 +197,7 @@ def test_added_checks_run_and_a_crashing_check_does_not_hide_the_others(monkeypa
     assert "!! A check added by another module:\n   - something custom is off" in out
     assert "the check itself failed: RuntimeError: boom" in out
     assert "ok Sessions' pair_count matches their pairs" in out
-    assert error.startswith("doctor found 2 problem(s)")
+    assert error.startswith("doctor found 2 problems")
 
 
 def test_unknown_check_and_bad_threshold_are_refused():

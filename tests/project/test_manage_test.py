@@ -34,4 +34,3 @@ def test_without_pytest_it_fails_loudly(tmp_path):
     result = manage(tmp_path / "unused.db", "test", env={"PYTHONPATH": str(shadow)})
     assert result.returncode == 1
     assert "pytest, which is not installed" in result.stderr and "python3 tasks.py test" in result.stderr
-

@@ -8,6 +8,7 @@ python manage.py import_pairs more.csv --session 3
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from storage.exceptions import StorageError
 from storage.services.datasets.importing import IMPORT_FORMATS, import_pairs
@@ -41,7 +42,8 @@ class Command(BaseCommand):
             where = "new session" if result.created else "session"
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"Imported {result.count:,} pairs ({result.shape} records, {result.container}) "
+                    f"Imported {result.count:,} pair{pluralize(result.count)} "
+                    f"({result.shape} records, {result.container}) "
                     f"into {where} {result.session_id}."
                 )
             )
