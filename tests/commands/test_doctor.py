@@ -222,3 +222,41 @@ def test_a_corrupted_file_fails_the_integrity_check(tmp_path):
     assert result.returncode == 1
     assert "quick_check" in result.stdout.decode()
     assert "restore a backup" in result.stdout.decode()
+
+
+@pytest.mark.sqlite_only("the FTS5 search index and a plain sqlite3 writer")
+def test_an_import_leaves_nothing_to_index_and_a_backlog_is_information(tmp_path):
+    from storage.search.health import PENDING_WORTH_FIXING
+    from storage.search.index import STATE_TABLE
+
+    db = tmp_path / "finefoundry.db"
+    assert manage(db, "migrate", "-v", "0", text=True).returncode == 0
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(f'{{"input": "question {i}", "output": "answer {i}"}}\n' for i in range(3000)))
+    imported = manage(db, "import_pairs", str(data), "--source", "test", text=True)
+    assert imported.returncode == 0, imported.stderr
+
+    def mark_and_highest():
+        with sqlite3.connect(db) as plain:
+            return plain.execute(
+                f"SELECT (SELECT indexed_through FROM {STATE_TABLE}), (SELECT max(id) FROM scraped_pairs)"
+            ).fetchone()
+
+    # The importing process indexed what it imported before it ended.
+    assert mark_and_highest() == (3000, 3000)
+
+    # The desktop app adds a large batch: pending pairs are normal, doctor says so and exits 0.
+    with sqlite3.connect(db) as plain:
+        plain.executemany(
+            "INSERT INTO scraped_pairs (session_id, input_text, output_text) VALUES (1, ?, 'a')",
+            ((f"desktop {i}",) for i in range(PENDING_WORTH_FIXING)),
+        )
+        plain.execute("UPDATE scrape_sessions SET pair_count = pair_count + ? WHERE id = 1", [PENDING_WORTH_FIXING])
+    plain.close()
+    result = manage(db, "doctor", text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{PENDING_WORTH_FIXING:,} new pairs are not indexed yet" in result.stdout
+    assert "No problems found." in result.stdout
+    fixed = manage(db, "doctor", "--fix", text=True)
+    assert fixed.returncode == 0 and f"indexed {PENDING_WORTH_FIXING:,} pending pairs" in fixed.stdout
+    assert mark_and_highest() == (3000 + PENDING_WORTH_FIXING,) * 2
