@@ -16,6 +16,10 @@ list or JSON Lines of that shape.
 Pairs go into a new session (source "import" unless told otherwise, named after the file) or,
 with session_id, are added to an existing one. A system prompt shared by every record becomes
 the new session's metadata `system_prompt`; otherwise each pair keeps its own in its metadata.
+
+With skip_invalid, a record that breaks a rule (a blank field, a wrong type, a text too long) is
+left out and reported (file, record, line, reason) instead of stopping the import; a file that
+cannot be parsed (broken JSON, a bad CSV header) still stops it.
 """
 
 from __future__ import annotations
@@ -40,12 +44,26 @@ DEFAULT_SOURCE = "import"
 
 
 @dataclass(frozen=True)
+class SkippedRecord:
+    """A record left out by an import with skip_invalid."""
+
+    path: Path
+    record: int
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: record {self.record} (line {self.line}): {self.reason}"
+
+
+@dataclass(frozen=True)
 class ImportResult:
     session_id: int
     created: bool
     count: int
     container: str
     shape: str
+    skipped: tuple[SkippedRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,7 @@ class DatasetFile:
     container: str  # "json" (a list), "jsonl" or "csv"
     shape: str | None  # None: taken from the first record
     limit: int
+    skip_invalid: bool = False
 
     @property
     def max_record_bytes(self) -> int:
@@ -69,8 +88,11 @@ class DatasetFile:
             return readers.iter_json_lines(self.path, max_line_bytes=self.max_record_bytes)
         return readers.iter_json_array(self.path, max_record_chars=self.max_record_bytes)
 
-    def pairs(self) -> Iterator[tuple[str, ImportedPair]]:
-        """Yield (shape, pair) for every record; raise InvalidInput at the first bad one."""
+    def pairs(self, skipped: list[SkippedRecord] | None = None) -> Iterator[tuple[str, ImportedPair]]:
+        """Yield (shape, pair) for every record; raise InvalidInput at the first bad one.
+
+        With skip_invalid, a bad record is left out (and added to `skipped`, when given) instead.
+        """
         shape = self.shape
         for record, line, value in self.located_records():
             if shape is None:
@@ -80,7 +102,10 @@ class DatasetFile:
             try:
                 yield shape, to_pair(value, shape, self.limit)
             except RecordError as exc:
-                raise InvalidInput(f"{self.path}: record {record} (line {line}): {exc}") from None
+                if not self.skip_invalid:
+                    raise InvalidInput(f"{self.path}: record {record} (line {line}): {exc}") from None
+                if skipped is not None:
+                    skipped.append(SkippedRecord(self.path, record, line, str(exc)))
 
     def check_csv_header(self, columns: list[str], shape: str) -> None:
         needed = CSV_COLUMNS.get(shape)
@@ -131,6 +156,7 @@ class Scan:
     # The one system prompt every record has, if so; each pair keeps its own otherwise.
     shared_prompt: str | None
     per_pair_prompts: bool
+    skipped: tuple[SkippedRecord, ...] = ()
 
 
 def scan(dataset: DatasetFile) -> Scan:
@@ -138,7 +164,8 @@ def scan(dataset: DatasetFile) -> Scan:
     count = 0
     shape = dataset.shape or "standard"
     prompts: set[str | None] = set()
-    for record_shape, pair in dataset.pairs():
+    skipped: list[SkippedRecord] = []
+    for record_shape, pair in dataset.pairs(skipped):
         count += 1
         shape = record_shape
         if len(prompts) < 2:
@@ -147,9 +174,15 @@ def scan(dataset: DatasetFile) -> Scan:
         if dataset.container == "csv":
             header = readers.read_csv_header(dataset.path, max_line_bytes=dataset.max_record_bytes)
             dataset.check_csv_header(header, dataset.shape or detect_shape(dict.fromkeys(header)))
+        if skipped:
+            raise InvalidInput(
+                f"{dataset.path}: no valid record to import; all {len(skipped):,} are invalid ({skipped[0]})"
+            )
         raise InvalidInput(f"{dataset.path}: there are no records to import")
     shared = next(iter(prompts)) if len(prompts) == 1 else None
-    return Scan(count=count, shape=shape, shared_prompt=shared, per_pair_prompts=len(prompts) > 1)
+    return Scan(
+        count=count, shape=shape, shared_prompt=shared, per_pair_prompts=len(prompts) > 1, skipped=tuple(skipped)
+    )
 
 
 def _row(session_id: int, pair: ImportedPair, *, per_pair_prompts: bool) -> tuple:
@@ -167,8 +200,12 @@ def import_pairs(
     source: str | None = None,
     name: str | None = None,
     session_id: int | None = None,
+    skip_invalid: bool = False,
 ) -> ImportResult:
-    """Import every record of a file as pairs, all or nothing; return where they went and how many."""
+    """Import every record of a file as pairs, all or nothing; return where they went and how many.
+
+    With skip_invalid, records that break a rule are left out and listed in the result's `skipped`.
+    """
     optional_text(source, name="source")
     optional_text(name, name="name")
     if session_id is not None:
@@ -179,8 +216,9 @@ def import_pairs(
             raise NotFound(f"scrape session {session_id} does not exist")
     import_sessions.recover_abandoned_imports()
     dataset = open_dataset_file(path, fmt=fmt)
+    dataset = DatasetFile(dataset.path, dataset.container, dataset.shape, dataset.limit, skip_invalid)
     found = scan(dataset)  # outside any transaction: nobody waits while a big file is checked
-    dataset = DatasetFile(dataset.path, dataset.container, found.shape, dataset.limit)
+    dataset = DatasetFile(dataset.path, dataset.container, found.shape, dataset.limit, skip_invalid)
     appending = session_id is not None
     hidden = import_sessions.begin(
         session=lambda: (
@@ -206,9 +244,11 @@ def import_pairs(
         raise
     # Index the new pairs now, in this process, in short transactions: a command's process ends right
     # after, taking a background thread with it, and searches would scan the backlog until someone caught up
-    # (0.7–2.4 s a search after a 200,000-pair import; see bench/import_search.py).
+    # (measured in bench/import_search.py).
     search_index.index_pending()
-    return ImportResult(session_id if appending else hidden.pk, not appending, written, dataset.container, found.shape)
+    return ImportResult(
+        session_id if appending else hidden.pk, not appending, written, dataset.container, found.shape, found.skipped
+    )
 
 
 def _new_session(dataset: DatasetFile, found: Scan, *, source: str | None, name: str | None) -> ScrapeSession:
