@@ -26,7 +26,8 @@ from storage.services.sessions import check_pair_text
 SESSION_PARAM = "session__id__exact"
 # Query parameters that change what is shown but not which rows match.
 NON_FILTER_PARAMS = frozenset({"p", "o", "all", "e", "_to_field", "_popup", "_changelist_filters"})
-# Counting every match of a search is the slow part of a search page; beyond this the count is capped.
+# Counting every match of a search is the slow part of a search page; beyond this the count is capped,
+# unless a deeper page is asked for (see count_limit).
 SEARCH_COUNT_CAP = 10_000
 FILTER_CHOICES = 15
 
@@ -79,6 +80,18 @@ class SessionIdFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         selected = session_id_param(self.value())
         return queryset if selected is None else queryset.filter(session_id=selected)
+
+
+def requested_page(request) -> int:
+    try:
+        return int(request.GET.get("p", 1))
+    except ValueError:
+        return 1
+
+
+def count_limit(request, per_page: int) -> int:
+    """How far to count a search: the cap, or one past the page asked for, so deep pages exist."""
+    return max(SEARCH_COUNT_CAP, requested_page(request) * per_page + 1)
 
 
 class KnownCountPaginator(Paginator):
@@ -139,10 +152,18 @@ class PairChangeList(OfferedFiltersChangeList):
         return f"{url}?{self.row_link_query}" if self.row_link_query else url
 
     def get_results(self, request):
+        # A page past the end (or below 1) shows the nearest page, keeping the search and the filters:
+        # Django would redirect to the unfiltered list.
+        last = self.model_admin.get_paginator(request, self.queryset, self.list_per_page).num_pages
+        if not 1 <= self.page_num <= last:
+            asked, self.page_num = self.page_num, min(max(self.page_num, 1), last)
+            self.model_admin.message_user(
+                request, f"There is no page {asked:,}; this is page {self.page_num:,} of {last:,}.", messages.WARNING
+            )
         super().get_results(request)
         # A search or other filter is counted only up to the cap; the templates then say "10,000+".
         filtered = bool(set(request.GET) - NON_FILTER_PARAMS - {SESSION_PARAM})
-        self.count_is_capped = filtered and self.result_count >= SEARCH_COUNT_CAP
+        self.count_is_capped = filtered and self.result_count >= count_limit(request, self.list_per_page)
         # The count comes from pair_count; should that have drifted low, a "single page" must still stay one page.
         if not self.result_list.query.is_sliced:
             self.result_list = self.result_list[: self.list_max_show_all if self.show_all else self.list_per_page]
@@ -226,15 +247,18 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
             if selected is not None:
                 sessions = sessions.filter(pk=selected)
             return sessions.aggregate(total=Sum("pair_count"))["total"] or 0
-        return queryset.order_by().values("pk")[:SEARCH_COUNT_CAP].count()
+        return queryset.order_by().values("pk")[: count_limit(request, self.list_per_page)].count()
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        # Asked twice a page (PairChangeList.get_results checks the page first): counted once.
+        if getattr(request, "_ff_pair_count", None) is None:
+            request._ff_pair_count = self.known_count(request, queryset)
         return KnownCountPaginator(
             queryset,
             per_page,
             orphans=orphans,
             allow_empty_first_page=allow_empty_first_page,
-            count=self.known_count(request, queryset),
+            count=request._ff_pair_count,
         )
 
     def save_model(self, request, obj, form, change):
