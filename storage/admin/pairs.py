@@ -90,8 +90,9 @@ def requested_page(request) -> int:
 
 
 def count_limit(request, per_page: int) -> int:
-    """How far to count a search: the cap, or one past the page asked for, so deep pages exist."""
-    return max(SEARCH_COUNT_CAP, requested_page(request) * per_page + 1)
+    """How far to count a search: the cap, or past the page asked for, so deep pages (and a next one) exist."""
+    page = requested_page(request)
+    return SEARCH_COUNT_CAP if page <= 1 else max(SEARCH_COUNT_CAP, page * per_page + 1)
 
 
 class KnownCountPaginator(Paginator):
