@@ -221,3 +221,53 @@ def test_skip_invalid_still_refuses_a_file_with_no_valid_record(tmp_path):
     with pytest.raises(StorageError, match="no valid record to import; all 2 are invalid"):
         import_pairs(path=path, skip_invalid=True)
     assert not ScrapeSession.all_objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "records", "notes"),
+    [
+        (
+            "alpaca",
+            [{"instruction": "Translate", "input": "bonjour", "output": "hello"}],
+            ["1 record had an alpaca instruction beside a non-empty input; kept in the session's metadata"],
+        ),
+        (
+            "chatml",
+            [
+                {
+                    "messages": [
+                        {"role": "system", "content": "Be brief."},
+                        {"role": "user", "content": "Hi"},
+                        {"role": "assistant", "content": "Hello"},
+                    ]
+                },
+                {
+                    "messages": [
+                        {"role": "system", "content": "Be kind."},
+                        {"role": "user", "content": "A"},
+                        {"role": "assistant", "content": "B"},
+                        {"role": "user", "content": "C"},
+                        {"role": "assistant", "content": "D"},
+                    ]
+                },
+            ],
+            [
+                "2 records had a system message; kept in each pair's metadata 'system_prompt'",
+                "1 record had earlier turns; kept in each pair's metadata 'context'",
+            ],
+        ),
+        ("jsonl", [{"input": "q", "output": "a"}], []),
+    ],
+)
+def test_an_import_says_what_exports_will_not_write_back(tmp_path, fmt, records, notes):
+    """Until every format round-trips, what only metadata keeps is said at import, not silently lost."""
+    db = tmp_path / "finefoundry.db"
+    assert manage(db, "migrate", "-v", "0").returncode == 0
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    result = manage(db, "import_pairs", str(path), "--format", fmt)
+    assert result.returncode == 0, result.stderr
+    said = result.stderr.splitlines()
+    assert len(said) == len(notes)
+    for line, note in zip(said, notes, strict=True):
+        assert line.startswith(f"note: {path}: {note}") and "exports do not write back" in line

@@ -49,6 +49,8 @@ class Command(BaseCommand):
         # Every skipped record, whatever the verbosity: the file needs fixing there.
         for skipped in result.skipped:
             self.stderr.write(f"skipped {skipped}")
+        for note in result.not_exported:
+            self.stderr.write(f"note: {note}")
         if options["verbosity"] >= 1:
             where = "new session" if result.created else "session"
             left_out = len(result.skipped)

@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.template.defaultfilters import pluralize
+
 from storage.exceptions import InvalidInput, NotFound, StorageError
 from storage.models import ScrapeSession
 from storage.search import index as search_index
@@ -64,6 +66,8 @@ class ImportResult:
     container: str
     shape: str
     skipped: tuple[SkippedRecord, ...] = ()
+    # What the pairs keep only in metadata, where no export reads it (said at import, see not_exported).
+    not_exported: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,29 @@ class Scan:
     shared_prompt: str | None
     per_pair_prompts: bool
     skipped: tuple[SkippedRecord, ...] = ()
+    with_prompt: int = 0
+    with_context: int = 0
+
+    def not_exported(self, path: Path) -> tuple[str, ...]:
+        """Sentences for what an export will not write back: exports hold the last exchange only."""
+        notes = []
+        if self.with_prompt:
+            where = (
+                "the session's metadata 'system_prompt' (export with --system-prompt to write it)"
+                if self.shared_prompt is not None
+                else "each pair's metadata 'system_prompt'"
+            )
+            what = "an alpaca instruction beside a non-empty input" if self.shape == "alpaca" else "a system message"
+            notes.append(
+                f"{path}: {self.with_prompt:,} record{pluralize(self.with_prompt)} had {what}; kept in {where}, "
+                "which exports do not write back"
+            )
+        if self.with_context:
+            notes.append(
+                f"{path}: {self.with_context:,} record{pluralize(self.with_context)} had earlier turns; kept in "
+                "each pair's metadata 'context', which exports do not write back (they hold the last exchange)"
+            )
+        return tuple(notes)
 
 
 def scan(dataset: DatasetFile) -> Scan:
@@ -165,9 +192,12 @@ def scan(dataset: DatasetFile) -> Scan:
     shape = dataset.shape or "standard"
     prompts: set[str | None] = set()
     skipped: list[SkippedRecord] = []
+    with_prompt = with_context = 0
     for record_shape, pair in dataset.pairs(skipped):
         count += 1
         shape = record_shape
+        with_prompt += pair.system_prompt is not None
+        with_context += bool(pair.metadata and "context" in pair.metadata and record_shape in ("chatml", "sharegpt"))
         if len(prompts) < 2:
             prompts.add(pair.system_prompt)
     if count == 0:
@@ -181,7 +211,13 @@ def scan(dataset: DatasetFile) -> Scan:
         raise InvalidInput(f"{dataset.path}: there are no records to import")
     shared = next(iter(prompts)) if len(prompts) == 1 else None
     return Scan(
-        count=count, shape=shape, shared_prompt=shared, per_pair_prompts=len(prompts) > 1, skipped=tuple(skipped)
+        count=count,
+        shape=shape,
+        shared_prompt=shared,
+        per_pair_prompts=len(prompts) > 1,
+        skipped=tuple(skipped),
+        with_prompt=with_prompt,
+        with_context=with_context,
     )
 
 
@@ -247,7 +283,13 @@ def import_pairs(
     # (measured in bench/import_search.py).
     search_index.index_pending()
     return ImportResult(
-        session_id if appending else hidden.pk, not appending, written, dataset.container, found.shape, found.skipped
+        session_id if appending else hidden.pk,
+        not appending,
+        written,
+        dataset.container,
+        found.shape,
+        found.skipped,
+        found.not_exported(dataset.path),
     )
 
 
