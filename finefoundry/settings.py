@@ -108,6 +108,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "finefoundry.urls"
 WSGI_APPLICATION = "finefoundry.wsgi.application"
+# `manage.py test` runs the pytest suite (Django's runner would find no tests and report OK).
+TEST_RUNNER = "finefoundry.test_runner.PytestRunner"
 
 TEMPLATES = [
     {
@@ -237,6 +239,8 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "storage.error_reports.SecretsReporterFilter
 # --- Internationalisation -----------------------------------------------------------------
 
 LANGUAGE_CODE = "en-us"
+# Dates as 2024-12-01 10:30:00 UTC everywhere in the admin (finefoundry/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["finefoundry.formats"]
 # The desktop app stores UTC (SQLite's datetime('now')), so UTC is the one honest zone.
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -18,6 +18,8 @@ class FineFoundryAdminSite(admin.AdminSite):
     site_title = "FineFoundry Storage"
     index_title = "Dashboard"
     index_template = "admin/storage/dashboard.html"
+    # There is no site besides the admin: Django's "View site" link would lead back here.
+    site_url = None
 
     def index(self, request, extra_context=None):
         """Django's admin index (app list, permissions, login) with the dashboard's numbers and charts."""

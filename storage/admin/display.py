@@ -59,12 +59,18 @@ def preview(text: str | None, *, limit: int = PREVIEW_CHARS) -> str:
     return line if len(line) <= limit and len(text) <= limit else line[:limit].rstrip() + "…"
 
 
+# bool before int: True is an int too. Django's JSONField hands back strings as a str subclass.
+JSON_KINDS = {list: "a list", str: "a string", bool: "true or false", int: "a number", float: "a number"}
+
+
 class PrettyJSONField(forms.JSONField):
     """A JSON form field shown indented in a monospace textarea."""
 
-    def __init__(self, *args: Any, rows: int = 12, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, rows: int = 12, object_only: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("widget", forms.Textarea(attrs={"rows": rows, "class": "ff-code", "spellcheck": "false"}))
         super().__init__(*args, **kwargs)
+        # Metadata is read back as a dict (storage.api): anything else would silently come back as {}.
+        self.object_only = object_only
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, forms.fields.InvalidJSONInput):
@@ -85,4 +91,11 @@ class PrettyJSONField(forms.JSONField):
                     code="invalid",
                     params={"problem": exc.msg, "line": exc.lineno, "column": exc.colno},
                 ) from exc
-        return super().to_python(value)
+        value = super().to_python(value)
+        if self.object_only and value is not None and not isinstance(value, dict):
+            raise forms.ValidationError(
+                'Must be a JSON object ({"key": value, …}), not %(kind)s.',
+                code="not_an_object",
+                params={"kind": next((kind for t, kind in JSON_KINDS.items() if isinstance(value, t)), "a value")},
+            )
+        return value

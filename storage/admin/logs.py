@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Substr
 from django.shortcuts import redirect
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.formats import date_format
@@ -119,6 +120,11 @@ class AppLogAdmin(ReadOnlyModelAdmin):
     def get_changelist(self, request, **kwargs):
         return LogChangeList
 
+    def changelist_view(self, request, extra_context=None):
+        # Django's changelist context has no delete permission; the clean-up button needs it.
+        extra_context = {**(extra_context or {}), "can_clear_logs": self.has_delete_permission(request)}
+        return super().changelist_view(request, extra_context)
+
     def get_search_results(self, request, queryset, search_term):
         search_term = self.limited_search_term(request, search_term)
         if not search_term.strip():
@@ -134,7 +140,9 @@ class AppLogAdmin(ReadOnlyModelAdmin):
         if record.timestamp is None:
             return "—"
         # Compact and on one line, so the message gets the width.
-        return format_html('<span class="ff-nowrap">{}</span>', date_format(localtime(record.timestamp), "Y-m-d H:i:s"))
+        return format_html(
+            '<span class="ff-nowrap">{}</span>', date_format(localtime(record.timestamp), "DATETIME_FORMAT")
+        )
 
     @admin.display(description="logger", ordering="logger")
     def logger_column(self, record: AppLog):
@@ -192,8 +200,11 @@ class AppLogAdmin(ReadOnlyModelAdmin):
                 self.message_user(request, f"Nothing deleted: {exc}", messages.ERROR)
             else:
                 which = f"{level} " if level else ""
+                records = f"{deleted:,} {which}log record{pluralize(deleted)}"
                 self.message_user(
-                    request, f"Deleted {deleted:,} {which}log record(s) older than {days} day(s).", messages.SUCCESS
+                    request,
+                    f"Deleted {records} older than {days} day{pluralize(days)}.",
+                    messages.SUCCESS,
                 )
                 return redirect("admin:storage_applog_changelist")
         context = {

@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db.models import Sum
 from django.db.models.functions import Substr
 from django.http import QueryDict
+from django.template.defaultfilters import pluralize
 from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -36,7 +37,8 @@ from storage.services.sessions import check_pair_text
 SESSION_PARAM = "session__id__exact"
 # Query parameters that change what is shown but not which rows match.
 NON_FILTER_PARAMS = frozenset({"p", "o", "all", "e", "_to_field", "_popup", "_changelist_filters"})
-# Counting every match of a search is the slow part of a search page; beyond this the count is capped.
+# Counting every match of a search is the slow part of a search page; beyond this the count is capped,
+# unless a deeper page is asked for (see count_limit).
 SEARCH_COUNT_CAP = 10_000
 FILTER_CHOICES = 15
 
@@ -89,11 +91,24 @@ class SessionIdFilter(FormFilterMixin, admin.SimpleListFilter):
         sessions = list(ScrapeSession.objects.order_by("-id").only(*columns)[:FILTER_CHOICES])
         if selected is not None and selected not in {s.pk for s in sessions}:
             sessions[:0] = ScrapeSession.objects.filter(pk=selected).only(*columns)
-        return [(str(s.pk), f"{s.label} ({s.pair_count or 0:,})") for s in sessions]
+        return [(str(s.pk), f"{s.pk}: {s.label} ({s.pair_count or 0:,})") for s in sessions]
 
     def queryset(self, request, queryset):
         selected = session_id_param(self.value())
         return queryset if selected is None else queryset.filter(session_id=selected)
+
+
+def requested_page(request) -> int:
+    try:
+        return int(request.GET.get("p", 1))
+    except ValueError:
+        return 1
+
+
+def count_limit(request, per_page: int) -> int:
+    """How far to count a search: the cap, or past the page asked for, so deep pages (and a next one) exist."""
+    page = requested_page(request)
+    return SEARCH_COUNT_CAP if page <= 1 else max(SEARCH_COUNT_CAP, page * per_page + 1)
 
 
 class KnownCountPaginator(Paginator):
@@ -158,6 +173,11 @@ def read_column(query: str):
     return read
 
 
+def session_column_label(pair: ScrapedPair) -> str:
+    """The session's id before its label: commands take the id."""
+    return f"{pair.session_id}: {pair.session.label}"
+
+
 class PairChangeList(OfferedFiltersChangeList):
     """Rows carry the first characters of input and output, cut in SQL; the full texts never leave the database."""
 
@@ -201,10 +221,18 @@ class PairChangeList(OfferedFiltersChangeList):
         return f"{url}?{self.row_link_query}" if self.row_link_query else url
 
     def get_results(self, request):
+        # A page past the end (or below 1) shows the nearest page, keeping the search and the filters:
+        # Django would redirect to the unfiltered list.
+        last = self.model_admin.get_paginator(request, self.queryset, self.list_per_page).num_pages
+        if not 1 <= self.page_num <= last:
+            asked, self.page_num = self.page_num, min(max(self.page_num, 1), last)
+            self.model_admin.message_user(
+                request, f"There is no page {asked:,}; this is page {self.page_num:,} of {last:,}.", messages.WARNING
+            )
         super().get_results(request)
         # A search or other filter is counted only up to the cap; the templates then say "10,000+".
         filtered = bool(set(request.GET) - NON_FILTER_PARAMS - {SESSION_PARAM})
-        self.count_is_capped = filtered and self.result_count >= SEARCH_COUNT_CAP
+        self.count_is_capped = filtered and self.result_count >= count_limit(request, self.list_per_page)
         # The count comes from pair_count; should that have drifted low, a "single page" must still stay one page.
         if not self.result_list.query.is_sliced:
             self.result_list = self.result_list[: self.list_max_show_all if self.show_all else self.list_per_page]
@@ -253,7 +281,7 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "metadata":
-            return PrettyJSONField(required=False, rows=6, label="Metadata")
+            return PrettyJSONField(required=False, rows=6, label="Metadata", object_only=True)
         if db_field.name in ("input_text", "output_text"):
             # Sized for texts of thousands of characters; reader.js adds a monospace switch.
             attrs = {"rows": 18, "class": "ff-pair-text", "dir": "auto", "spellcheck": "false"}
@@ -286,7 +314,7 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
 
     def row_cells(self, cl: PairChangeList, pair: ScrapedPair) -> list[str]:
         """The row as Django's generic rendering would write it (see fast_result_list), in a few format_html."""
-        label = pair.session.label
+        label = session_column_label(pair)
         return [
             format_html(
                 ROW_HTML,
@@ -311,7 +339,7 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
     @admin.display(description="session")
     def session_link(self, pair: ScrapedPair):
         url = f"{self.changelist_url}?{SESSION_PARAM}={pair.session_id}"
-        label = pair.session.label
+        label = session_column_label(pair)
         return format_html(SESSION_LINK_HTML, url, label, label)
 
     @admin.display(description="input")
@@ -339,15 +367,18 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
             if selected is not None:
                 sessions = sessions.filter(pk=selected)
             return sessions.aggregate(total=Sum("pair_count"))["total"] or 0
-        return queryset.order_by().values("pk")[:SEARCH_COUNT_CAP].count()
+        return queryset.order_by().values("pk")[: count_limit(request, self.list_per_page)].count()
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        # Asked twice a page (PairChangeList.get_results checks the page first): counted once.
+        if getattr(request, "_ff_pair_count", None) is None:
+            request._ff_pair_count = self.known_count(request, queryset)
         return KnownCountPaginator(
             queryset,
             per_page,
             orphans=orphans,
             allow_empty_first_page=allow_empty_first_page,
-            count=self.known_count(request, queryset),
+            count=request._ff_pair_count,
         )
 
     def save_model(self, request, obj, form, change):
@@ -360,7 +391,7 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
         removed = pair_edits.delete_pairs(queryset)
         self.message_user(
             request,
-            f"Pair counts lowered in {len(removed)} session(s).",
+            f"Pair counts lowered in {len(removed)} session{pluralize(len(removed))}.",
             messages.INFO,
         )
 
@@ -372,6 +403,9 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
         labels = dict(
             (s.pk, s.label) for s in ScrapeSession.objects.filter(pk__in=list(per_session)).only("id", "name", "source")
         )
-        lines = [f"{count:,} pair(s) of session {labels.get(sid, sid)}" for sid, count in sorted(per_session.items())]
+        lines = [
+            f"{count:,} pair{pluralize(count)} of session {sid}: {labels.get(sid, '(deleted)')}"
+            for sid, count in sorted(per_session.items())
+        ]
         model_count = {ScrapedPair._meta.verbose_name_plural: sum(per_session.values())}
         return lines, model_count, set(), []

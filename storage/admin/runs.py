@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -95,7 +96,7 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
                 ("Hyperparameters", {"fields": ("hyperparameters",)}),
             )
         return (
-            (None, {"fields": ("name", "status", "base_model", "dataset_source", "dataset_id")}),
+            (None, {"fields": ("name", "status", "base_model", "dataset_source", "dataset_id", "dataset_column")}),
             ("Artefacts", {"fields": ("storage_path", "output_dir", "adapter_path", "checkpoint_path")}),
             ("Timing", {"fields": ("started_at", "completed_at", "duration_column", "created_at", "updated_at")}),
             ("Hyperparameters and metadata", {"fields": ("hyperparameters_pretty", "metadata_pretty")}),
@@ -105,6 +106,7 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
         if obj is None:
             return ()
         return (
+            "dataset_column",
             "storage_path",
             "started_at",
             "completed_at",
@@ -131,11 +133,18 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
     def status_column(self, run: TrainingRun):
         return status_badge(run.status)
 
+    def get_queryset(self, request):
+        return runs.with_dataset_session_labels(super().get_queryset(request))
+
     @admin.display(description="dataset")
     def dataset_column(self, run: TrainingRun):
-        if run.dataset_source == "database" and (run.dataset_id or "").isdigit():
+        if run.dataset_source == runs.DATABASE_DATASET and (run.dataset_id or "").isdigit():
+            label = getattr(run, "dataset_session_label", None)
+            if label is None:
+                # Deleted: a link would land on the dashboard with "doesn't exist".
+                return format_html('session {} <span class="ff-muted">(deleted)</span>', run.dataset_id)
             url = reverse("admin:storage_scrapesession_change", args=[run.dataset_id])
-            return format_html('<a href="{}">session {}</a>', url, run.dataset_id)
+            return format_html('<a href="{}">session {}: {}</a>', url, run.dataset_id, label)
         return f"{run.dataset_source or '—'}: {run.dataset_id or '—'}"
 
     @admin.display(description="duration")
@@ -243,7 +252,7 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
             else:
                 cancelled += 1
         if cancelled:
-            self.message_user(request, f"Cancelled {cancelled} run(s).", messages.SUCCESS)
+            self.message_user(request, f"Cancelled {cancelled} run{pluralize(cancelled)}.", messages.SUCCESS)
 
     @admin.action(description="Compare selected runs", permissions=["view"])
     def compare_runs(self, request, queryset):
@@ -281,5 +290,9 @@ class TrainingRunAdmin(FineFoundryModelAdmin):
                 self.log_deletions(request, [run])
                 deleted += 1
         if deleted:
-            self.message_user(request, f"Deleted {deleted} run(s) and their artefacts.", messages.SUCCESS)
+            self.message_user(
+                request,
+                f"Deleted {deleted} run{pluralize(deleted)} and {'its' if deleted == 1 else 'their'} artefacts.",
+                messages.SUCCESS,
+            )
         return None

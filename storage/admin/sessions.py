@@ -9,6 +9,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db.models.functions import Substr
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -31,6 +32,7 @@ from storage.services import sessions as sessions_service
 from storage.services.datasets import exporting, importing
 from storage.services.dedupe import remove_duplicates
 from storage.services.merge import merge_sessions, unique_name
+from storage.services.runs import runs_using_sessions
 
 FIRST_PAIRS = 10
 # Every export format is offered for download, in the order of FORMATS.
@@ -126,8 +128,9 @@ def session_pairs_total(sessions) -> int:
 
 @admin.register(ScrapeSession)
 class ScrapeSessionAdmin(NearDuplicateReviewMixin, FineFoundryModelAdmin):
-    list_display = ("label_column", "source", "dataset_format", "pair_count_column", "created_column")
-    list_display_links = ("label_column",)
+    # The id first: every command takes a SESSION_ID.
+    list_display = ("id", "label_column", "source", "dataset_format", "pair_count_column", "created_column")
+    list_display_links = ("id", "label_column")
     list_filter = ("source", "dataset_format", ("created_at", admin.DateFieldListFilter))
     search_fields = ("name", "source", "source_details")
     search_help_text = "Search names, sources and source details."
@@ -147,9 +150,16 @@ class ScrapeSessionAdmin(NearDuplicateReviewMixin, FineFoundryModelAdmin):
     ]
     change_list_template = "admin/storage/scrapesession/change_list.html"
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        session = self.get_object(request, object_id)
+        if session is not None:
+            # "Session 12: name" instead of the name alone: commands take the id.
+            extra_context = {**(extra_context or {}), "subtitle": f"Session {session.pk}: {session.label}"}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "metadata":
-            return PrettyJSONField(required=False, rows=8, label="Metadata")
+            return PrettyJSONField(required=False, rows=8, label="Metadata", object_only=True)
         if db_field.name in ("name", "source", "source_details"):
             kwargs["widget"] = forms.TextInput(attrs={"class": "vTextField"})
         return super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -256,10 +266,28 @@ class ScrapeSessionAdmin(NearDuplicateReviewMixin, FineFoundryModelAdmin):
         summary = pair_edits.deletion_summary([s.pk for s in sessions])
         pairs = summary[ScrapedPair._meta.verbose_name_plural]
         lines = [
-            format_html('<a href="{}">{}</a>', reverse("admin:storage_scrapesession_change", args=[s.pk]), s.label)
+            format_html(
+                '<a href="{}">Session {}: {}</a>',
+                reverse("admin:storage_scrapesession_change", args=[s.pk]),
+                s.pk,
+                s.label,
+            )
             for s in sessions
         ]
-        lines.append(f"{pairs:,} scraped pairs in {'this session' if len(sessions) == 1 else 'these sessions'}")
+        lines.append(
+            f"{pairs:,} scraped pair{pluralize(pairs)} in {'this session' if len(sessions) == 1 else 'these sessions'}"
+        )
+        for run in runs_using_sessions(session_ids=[s.pk for s in sessions]):
+            # Runs are kept; their dataset shows as "session N (deleted)" afterwards.
+            lines.append(
+                format_html(
+                    'Training run <a href="{}">{}</a> was trained on session {}: it is kept, its dataset will show '
+                    "as deleted",
+                    reverse("admin:storage_trainingrun_change", args=[run.pk]),
+                    str(run),
+                    run.dataset_id,
+                )
+            )
         return lines, summary, set(), []
 
     def delete_model(self, request, obj):
@@ -378,7 +406,9 @@ class ScrapeSessionAdmin(NearDuplicateReviewMixin, FineFoundryModelAdmin):
                 detail = "; ".join(
                     f"{labels.get(sid, sid)}: {n:,}" for sid, n in sorted(result.per_session.items()) if n
                 )
-                message = f"Removed {result.removed:,} duplicate pair(s)" + (f" ({detail})." if detail else ".")
+                message = f"Removed {result.removed:,} duplicate pair{pluralize(result.removed)}" + (
+                    f" ({detail})." if detail else "."
+                )
                 self.message_user(request, message, messages.SUCCESS)
                 return None
             preview = remove_duplicates(session_ids=ids, dry_run=True, **options)

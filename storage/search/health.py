@@ -46,9 +46,13 @@ class IndexHealth:
             problems.append(f"{self.missing:,} pairs are missing from the search index and cannot be found by search")
         if self.needs_rebuild and self.stale and not (self.damage or self.sequence_reset or self.missing):
             problems.append(f"{self.stale:,} of {self.indexed:,} index entries belong to deleted pairs (wasted space)")
-        if self.pending >= PENDING_WORTH_FIXING:
-            problems.append(f"{self.pending:,} pairs are not indexed yet, so every search scans them")
         return problems
+
+    def notes(self) -> list[str]:
+        """What is worth saying but normal: new pairs the index has not caught up with yet."""
+        if self.installed and self.pending >= PENDING_WORTH_FIXING:
+            return [f"{self.pending:,} new pairs are not indexed yet (normal after a large insert; searches scan them)"]
+        return []
 
 
 def inspect(*, using: str = "default", thorough: bool = False) -> IndexHealth | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from django.db import connections, transaction
 from django.db.migrations.recorder import MigrationRecorder
+from django.template.defaultfilters import pluralize
 
 from storage.db.schema import DESKTOP_TABLE_NAMES
 
@@ -114,4 +115,4 @@ def finish_adoption(sender, using="default", stdout=None, verbosity=1, **kwargs)
         with connections[using].cursor() as cursor:
             cursor.execute(f"DELETE FROM {ADOPTION_TABLE}")
     if stdout is not None and verbosity:
-        stdout.write(f"Adopted the desktop database; pair_count repaired on {repaired} session(s).\n")
+        stdout.write(f"Adopted the desktop database; pair_count repaired on {repaired} session{pluralize(repaired)}.\n")

@@ -378,7 +378,12 @@ def check_search_index(context: DoctorContext) -> list[Finding]:
         action = search_index_health.repair(health)
         for finding in findings:
             finding.fixed, finding.action = True, action
-    return findings
+        return findings
+    # A backlog of new pairs is information, not a problem: indexing catches up on its own.
+    notes = health.notes()
+    if notes and context.fix:
+        notes = [f"{note}; indexed {search_index_health.repair(health).removeprefix('indexed ')}" for note in notes]
+    return [*findings, *(Finding(note, note=True) for note in notes)]
 
 
 def check_orphan_signatures(context: DoctorContext) -> list[Finding]:

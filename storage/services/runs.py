@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F, OuterRef, QuerySet, Subquery, TextField, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from storage.exceptions import InvalidInput, InvalidTransition, NotFound, StorageError
-from storage.models import TrainingRun
+from storage.models import ScrapeSession, TrainingRun
 from storage.services import run_files
 from storage.validation import (
     optional_json_object,
@@ -36,6 +38,32 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 FINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
 # What an attempt's outcome leaves at the top of the run's metadata; a re-run moves it into the attempt.
 ATTEMPT_OUTCOME_KEYS = ("exit_code", "error")
+
+
+# FineFoundry trains on a session of this database as dataset_source "database", dataset_id "<session id>".
+DATABASE_DATASET = "database"
+
+
+def runs_using_sessions(*, session_ids: list[int]) -> list[TrainingRun]:
+    """The runs whose dataset is one of these sessions (deleting a session leaves them pointing at nothing)."""
+    return list(
+        TrainingRun.objects.filter(dataset_source=DATABASE_DATASET, dataset_id__in=[str(pk) for pk in session_ids])
+        .order_by("id")
+        .only("id", "name", "dataset_id")
+    )
+
+
+def with_dataset_session_labels(queryset: QuerySet[TrainingRun]) -> QuerySet[TrainingRun]:
+    """Annotate `dataset_session_label`: the label of the run's dataset session, None when it no longer exists.
+
+    dataset_id is text (a path or a Hub id for other sources), so the session's id is compared as text:
+    casting the other way fails on PostgreSQL for a non-numeric dataset_id.
+    """
+    sessions = ScrapeSession.objects.annotate(id_text=Cast("id", TextField())).filter(id_text=OuterRef("dataset_id"))
+    label = Coalesce(F("name"), Concat(F("source"), Value(" #"), F("id_text"), output_field=TextField()))
+    return queryset.annotate(
+        dataset_session_label=Subquery(sessions.annotate(label=label).values("label")[:1], output_field=TextField())
+    )
 
 
 def _timestamp_text(value) -> str | None:

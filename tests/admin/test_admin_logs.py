@@ -72,7 +72,7 @@ def test_clear_deletes_only_records_older_than_the_cutoff(admin_client, site_dat
     response = admin_client.post(CLEAR, {"older_than_days": "30", "level": ""}, follow=True)
     assert response.redirect_chain[-1][0] == CHANGELIST
     assert sorted(AppLog.objects.values_list("level", flat=True)) == ["ERROR", "WARNING"]
-    assert [str(m) for m in response.context["messages"]] == ["Deleted 1 log record(s) older than 30 day(s)."]
+    assert [str(m) for m in response.context["messages"]] == ["Deleted 1 log record older than 30 days."]
 
 
 def test_clear_can_keep_other_levels(admin_client, site_data):
@@ -91,3 +91,13 @@ def test_clear_refuses_bad_input_and_users_who_may_not_delete(client, admin_clie
     assert client.get(CHANGELIST).status_code == 200
     assert client.post(CLEAR, {"older_than_days": "0"}).status_code == 403
     assert AppLog.objects.count() == 3
+
+
+def test_the_list_offers_the_clean_up_only_to_users_who_may_delete(client, admin_client, site_data, django_user_model):
+    assert f'href="{CLEAR}"' in admin_client.get(CHANGELIST).content.decode()
+
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_applog"))
+    client.login(username="viewer", password="pw")
+    page = client.get(CHANGELIST)
+    assert page.status_code == 200 and f'href="{CLEAR}"' not in page.content.decode()

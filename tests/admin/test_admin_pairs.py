@@ -156,7 +156,7 @@ def test_bulk_delete_confirms_per_session_and_adjusts_each_count(admin_client, s
     confirm = admin_client.post(CHANGELIST, data)
     assert confirm.status_code == 200
     text = confirm.content.decode()
-    assert "2 pair(s) of session" in text and "3 pair(s) of session" in text
+    assert "2 pairs of session" in text and "3 pairs of session" in text
     done = admin_client.post(CHANGELIST, {**data, "post": "yes"})
     assert done.status_code == 302
     assert counts(first, second) == [3, 1]

@@ -125,7 +125,7 @@ def test_mark_cancelled_cancels_running_runs_and_reports_each_refusal(admin_clie
     messages = messages_of(admin_client)
     assert any(m.startswith("qwen-completed:") and "cannot become cancelled" in m for m in messages)
     assert any(m.startswith("qwen-pending:") for m in messages)
-    assert "Cancelled 1 run(s)." in messages
+    assert "Cancelled 1 run." in messages
 
 
 def test_compare_shows_hyperparameter_differences_and_final_losses(admin_client, site_data):
@@ -174,7 +174,7 @@ def test_delete_with_artefacts_keeps_a_run_whose_directory_is_outside_the_root(a
     assert (outside / "keep.txt").read_text() == "keep me"
     messages = messages_of(admin_client)
     assert any("qwen-failed kept" in m and "outside the storage root" in m for m in messages)
-    assert "Deleted 1 run(s) and their artefacts." in messages
+    assert "Deleted 1 run and its artefacts." in messages
 
 
 def test_delete_page_refuses_a_symlinked_directory_and_keeps_the_row(admin_client, site_data, storage_root, tmp_path):

@@ -34,11 +34,11 @@ def body_of(response) -> str:
 def test_list_shows_label_source_format_and_count_sorted_by_count(admin_client, session_factory):
     small = session_factory(source="reddit", pairs=3, name="small one")
     big = session_factory(source="4chan", pairs=12)
-    page = admin_client.get(CHANGELIST, {"o": "4"})  # 4th column, pair count, ascending
+    page = admin_client.get(CHANGELIST, {"o": "5"})  # 5th column, pair count, ascending
     text = page.content.decode()
     assert "small one" in text and f"4chan #{big.pk}" in text
     assert list(page.context["cl"].result_list) == [small, big]
-    descending = admin_client.get(CHANGELIST, {"o": "-4"})
+    descending = admin_client.get(CHANGELIST, {"o": "-5"})
     assert list(descending.context["cl"].result_list) == [big, small]
 
 
@@ -224,7 +224,7 @@ def test_remove_duplicates_shows_a_dry_run_with_examples_then_removes_on_apply(a
     # The earliest copy is the one kept.
     assert ScrapedPair.objects.filter(session=session, input_text="Q").get().pk == first_id
     (message,) = [str(m) for m in admin_client.get(CHANGELIST).context["messages"]]
-    assert message.startswith("Removed 1 duplicate pair(s)")
+    assert message.startswith("Removed 1 duplicate pair")
 
 
 def test_dedupe_across_sessions_keeps_the_lower_pair_id_whatever_the_order(admin_client, session_factory):
@@ -235,3 +235,41 @@ def test_dedupe_across_sessions_keeps_the_lower_pair_id_whatever_the_order(admin
     dry = run_action(admin_client, "remove_duplicates", [older, newer], options="yes", across_sessions="on")
     (example,) = dry.context["examples"]
     assert (example["kept"], example["kept_session"], example["duplicate_session"]) == (kept, newer.pk, older.pk)
+
+
+def test_session_ids_show_in_the_list_the_title_and_the_pair_list(admin_client, session_factory):
+    session = session_factory(source="reddit", pairs=2, name="llama q&a")
+    rows = admin_client.get(CHANGELIST).content.decode()
+    assert f'<th class="field-id"><a href="{change_url(session)}">{session.pk}</a></th>' in rows
+    page = admin_client.get(change_url(session))
+    assert page.context["subtitle"] == f"Session {session.pk}: llama q&a"
+    assert f"<h2>Session {session.pk}: llama q&amp;a</h2>" in page.content.decode()
+    pairs = admin_client.get(reverse("admin:storage_scrapedpair_changelist")).content.decode()
+    assert f"{session.pk}: llama q&amp;a</a>" in pairs
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_deleting_a_session_names_the_runs_trained_on_it(admin_client, session_factory, run_factory, bulk):
+    doomed = session_factory(pairs=3, name="doomed")
+    other = session_factory(pairs=1)
+    used = run_factory(name="llama-on-doomed", dataset_id=str(doomed.pk))
+    run_factory(name="llama-on-other", dataset_id=str(other.pk))
+    run_factory(name="hub-run", dataset_source="huggingface", dataset_id=str(doomed.pk))
+    if bulk:
+        confirm = run_action(admin_client, "delete_selected", [doomed])
+    else:
+        confirm = admin_client.get(reverse("admin:storage_scrapesession_delete", args=[doomed.pk]))
+    text = confirm.content.decode()
+    assert "llama-on-doomed</a> was trained on session" in text
+    assert "llama-on-other" not in text and "hub-run" not in text
+
+    if bulk:
+        run_action(admin_client, "delete_selected", [doomed], post="yes")
+    else:
+        admin_client.post(reverse("admin:storage_scrapesession_delete", args=[doomed.pk]), {"post": "yes"})
+    runs_page = admin_client.get(reverse("admin:storage_trainingrun_changelist")).content.decode()
+    assert f'session {doomed.pk} <span class="ff-muted">(deleted)</span>' in runs_page
+    assert reverse("admin:storage_scrapesession_change", args=[doomed.pk]) not in runs_page
+    assert f"session {other.pk}: {other.label}</a>" in runs_page
+    run_page = admin_client.get(reverse("admin:storage_trainingrun_change", args=[used.pk])).content.decode()
+    assert f'session {doomed.pk} <span class="ff-muted">(deleted)</span>' in run_page

@@ -602,3 +602,113 @@ def test_near_duplicate_review_in_a_real_browser(browser, live_server, django_us
     new.refresh_from_db()
     assert new.pair_count == 2
     assert csp_violations(browser) == []
+
+
+SHOTS = Path(os.environ.get("FF_SHOTS_DIR", str(SCREENSHOTS)))
+
+
+def shot(driver, name: str) -> Path:
+    """A screenshot under FF_SHOTS_DIR (screenshots/ by default) for a person to look at."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(WINDOW[0], max(WINDOW[1], min(height + 120, 4000)))
+    path = SHOTS / name
+    driver.save_screenshot(str(path))
+    driver.set_window_size(*WINDOW)
+    return path
+
+
+def log_in(driver, base: str, django_user_model) -> None:
+    django_user_model.objects.create_superuser("admin", "admin@example.org", "correct horse")
+    driver.get(f"{base}/admin/")
+    find(driver, "#id_username").send_keys("admin")
+    find(driver, "#id_password").send_keys("correct horse")
+    find(driver, "input[type=submit]").click()
+    find(driver, "#dash-pairs")
+
+
+def test_logs_clean_up_from_the_button(browser, live_server, site_data, django_user_model):
+    """The list's "Delete older than…" button leads to the clean-up; running it deletes and says so."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from storage.models import AppLog
+
+    base = live_server.url
+    log_in(browser, base, django_user_model)
+    browser.get(base + reverse("admin:storage_applog_changelist"))
+    button = find(browser, f".object-tools a[href='{reverse('admin:storage_applog_clear')}']")
+    assert button.get_attribute("textContent") == "Delete older than…"
+    button.click()
+    field = find(browser, "#id_older_than_days")
+    assert "3 log records" in find(browser, "#content-main p").text
+    shot(browser, "logs-clean-up.png")
+    field.clear()
+    field.send_keys("30")
+    Select(browser.find_element(By.ID, "id_level")).select_by_value("")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Delete]").click()
+    assert "Deleted 1 log record older than 30 days." in find(browser, "ul.messagelist li").text
+    assert sorted(AppLog.objects.values_list("level", flat=True)) == ["ERROR", "WARNING"]
+    shot(browser, "logs-after-clean-up.png")
+
+
+def test_deep_search_pages_keep_the_search_and_the_session(
+    browser, live_server, site_data, django_user_model, monkeypatch
+):
+    """A search counted to its cap pages on past the cap; a page past the end keeps the filter."""
+    from selenium.webdriver.common.by import By
+
+    from storage.admin import pairs as pairs_admin
+
+    # The 10,000-match cap and 100 rows a page, in miniature: 10 and 5.
+    monkeypatch.setattr(pairs_admin, "SEARCH_COUNT_CAP", 10)
+    monkeypatch.setattr(pairs_admin.ScrapedPairAdmin, "list_per_page", 5)
+    base = live_server.url
+    log_in(browser, base, django_user_model)
+    session = site_data.reddit
+    browser.get(base + reverse("admin:storage_scrapedpair_changelist") + f"?session__id__exact={session.pk}")
+    search = find(browser, "#searchbar")
+    search.send_keys("question")
+    search.submit()
+    assert "10+ results" in find(browser, "#changelist-search .small.quiet").text
+    for page in (2, 3, 4):
+        browser.find_element(By.CSS_SELECTOR, f"p.paginator a[href*='p={page}']").click()
+        wait_for(lambda page=page: f"p={page}" in browser.current_url, what=f"page {page}")
+        assert find(browser, "#searchbar").get_attribute("value") == "question"
+    rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    assert [row.find_element(By.CSS_SELECTOR, ".field-session_link").text for row in rows] == [
+        f"{session.pk}: {session.label}"
+    ] * 5
+    shot(browser, "pairs-deep-search-page.png")
+
+    browser.get(browser.current_url.replace("p=4", "p=99"))
+    assert "There is no page 99; this is page 8 of 8." in find(browser, "ul.messagelist li").text
+    assert find(browser, "#searchbar").get_attribute("value") == "question"
+    assert f"session__id__exact={session.pk}" in browser.current_url
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")) == 5
+    shot(browser, "pairs-past-the-end.png")
+
+
+def test_session_ids_are_shown_where_commands_need_them(browser, live_server, site_data, django_user_model):
+    from selenium.webdriver.common.by import By
+
+    base = live_server.url
+    log_in(browser, base, django_user_model)
+    session = site_data.reddit
+    browser.get(base + reverse("admin:storage_scrapesession_changelist"))
+    ids = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody th.field-id")]
+    assert str(session.pk) in ids
+    shot(browser, "sessions-with-ids.png")
+    browser.find_element(By.LINK_TEXT, str(session.pk)).click()
+    assert find(browser, "#content h2").text == f"Session {session.pk}: {session.label}"
+    shot(browser, "session-title.png")
+
+    run = site_data.runs["completed"]
+    browser.get(base + reverse("admin:storage_trainingrun_changelist"))
+    link = browser.find_element(By.LINK_TEXT, f"session {session.pk}: {session.label}")
+    shot(browser, "runs-dataset-column.png")
+    browser.get(base + reverse("admin:storage_trainingrun_change", args=[run.pk]))
+    assert find(browser, ".field-dataset_column").text.endswith(f"session {session.pk}: {session.label}")
+    link = browser.find_element(By.CSS_SELECTOR, ".field-dataset_column a")
+    link.click()
+    assert find(browser, "#content h2").text == f"Session {session.pk}: {session.label}"

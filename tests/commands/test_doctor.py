@@ -43,7 +43,7 @@ def test_a_healthy_database_passes(session_factory, run_factory):
     run_factory()
     out = run_doctor()
     assert "ok SQLite file integrity" in out
-    assert "No problems left." in out
+    assert "No problems found." in out and "No problems left." not in out
 
 
 def test_pair_count_drift_is_reported_then_recounted(session_factory):
@@ -51,7 +51,7 @@ def test_pair_count_drift_is_reported_then_recounted(session_factory):
     ScrapeSession.objects.filter(pk=session.pk).update(pair_count=10)
     out, error = failing_doctor()
     assert f"session {session.pk} says 10 pairs but has 3" in out
-    assert error == "doctor found 1 problem(s); run with --fix to repair what can be repaired"
+    assert error == "doctor found 1 problem; run with --fix to repair what can be repaired"
     out = run_doctor("--fix")
     assert "(fixed: recounted)" in out
     session.refresh_from_db()
@@ -141,7 +141,7 @@ def test_a_project_folder_as_storage_root_keeps_everything_that_is_not_a_run_dir
     assert f"directory {stray} belongs to no training run" in out
     assert (storage_root / ".quarantine" / stray.name / "logs").is_dir()
     assert sorted(p.name for p in (storage_root / ".quarantine").iterdir()) == [stray.name]
-    assert "Fixed 1 problem(s)." in out and "No problems left." in out
+    assert "Fixed 1 problem." in out and "No problems left." in out
 
 
 def test_a_missing_run_directory_is_recreated_inside_the_root(run_factory):
@@ -159,7 +159,7 @@ def test_a_missing_directory_outside_the_root_is_left_alone(run_factory, tmp_pat
     TrainingRun.objects.filter(pk=run.pk).update(storage_path=str(outside))
     out, error = failing_doctor("--fix", "--check", "missing-directories")
     assert "it is outside the storage root, so doctor leaves it alone" in out
-    assert error == "doctor found 1 problem(s)"
+    assert error == "doctor found 1 problem"
     assert not outside.exists()
 
 
@@ -197,7 +197,7 @@ def test_added_checks_run_and_a_crashing_check_does_not_hide_the_others(monkeypa
     assert "!! A check added by another module:\n   - something custom is off" in out
     assert "the check itself failed: RuntimeError: boom" in out
     assert "ok Sessions' pair_count matches their pairs" in out
-    assert error.startswith("doctor found 2 problem(s)")
+    assert error.startswith("doctor found 2 problems")
 
 
 def test_unknown_check_and_bad_threshold_are_refused():
@@ -236,3 +236,41 @@ def test_near_duplicate_signatures_of_deleted_pairs_are_reported_then_pruned(ses
     assert "1 near-duplicate signatures belong to pairs that no longer exist" in out
     assert "(fixed: pruned them and their band rows)" in run_doctor("--fix", "--check", "signatures")
     run_doctor("--check", "signatures")
+
+
+@pytest.mark.sqlite_only("the FTS5 search index and a plain sqlite3 writer")
+def test_an_import_leaves_nothing_to_index_and_a_backlog_is_information(tmp_path):
+    from storage.search.health import PENDING_WORTH_FIXING
+    from storage.search.index import STATE_TABLE
+
+    db = tmp_path / "finefoundry.db"
+    assert manage(db, "migrate", "-v", "0", text=True).returncode == 0
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(f'{{"input": "question {i}", "output": "answer {i}"}}\n' for i in range(3000)))
+    imported = manage(db, "import_pairs", str(data), "--source", "test", text=True)
+    assert imported.returncode == 0, imported.stderr
+
+    def mark_and_highest():
+        with sqlite3.connect(db) as plain:
+            return plain.execute(
+                f"SELECT (SELECT indexed_through FROM {STATE_TABLE}), (SELECT max(id) FROM scraped_pairs)"
+            ).fetchone()
+
+    # The importing process indexed what it imported before it ended.
+    assert mark_and_highest() == (3000, 3000)
+
+    # The desktop app adds a large batch: pending pairs are normal, doctor says so and exits 0.
+    with sqlite3.connect(db) as plain:
+        plain.executemany(
+            "INSERT INTO scraped_pairs (session_id, input_text, output_text) VALUES (1, ?, 'a')",
+            ((f"desktop {i}",) for i in range(PENDING_WORTH_FIXING)),
+        )
+        plain.execute("UPDATE scrape_sessions SET pair_count = pair_count + ? WHERE id = 1", [PENDING_WORTH_FIXING])
+    plain.close()
+    result = manage(db, "doctor", text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{PENDING_WORTH_FIXING:,} new pairs are not indexed yet" in result.stdout
+    assert "No problems found." in result.stdout
+    fixed = manage(db, "doctor", "--fix", text=True)
+    assert fixed.returncode == 0 and f"indexed {PENDING_WORTH_FIXING:,} pending pairs" in fixed.stdout
+    assert mark_and_highest() == (3000 + PENDING_WORTH_FIXING,) * 2

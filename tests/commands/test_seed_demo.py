@@ -135,4 +135,4 @@ def test_the_demo_dated_now_passes_the_doctor():
     seed.seed_demo(seed=1)
     out = io.StringIO()
     call_command("doctor", stdout=out)
-    assert "No problems left." in out.getvalue()
+    assert "No problems found." in out.getvalue()

@@ -127,10 +127,10 @@ def test_command_reports_per_session(session_factory):
     second = make_session(session_factory, [("Q ", "A")], name="second")
     out = call_command_output("dedupe_pairs", str(first.pk), str(second.pk), "--dry-run")
     assert f"session {first.pk} (first): 2" in out
-    assert "Would remove 2 duplicate pair(s) from 2 session(s) (nothing deleted: dry run)." in out
+    assert "Would remove 2 duplicate pairs from 2 sessions (nothing deleted: dry run)." in out
     assert len(texts(first)) == 3
     out = call_command_output("dedupe_pairs", "--all", "--normalize", "--across-sessions")
-    assert "Removed 3 duplicate pair(s)" in out
+    assert "Removed 3 duplicate pairs" in out
     assert (len(texts(first)), len(texts(second))) == (1, 0)
 
 

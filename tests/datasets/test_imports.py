@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import sqlite3
 
 import pytest
 from django.core.management import call_command
 
+from storage.exceptions import StorageError
 from storage.models import ScrapedPair, ScrapeSession
 from storage.services.datasets import exporting, readers
 from storage.services.datasets.importing import import_pairs
 from tests.helpers.datasets import AWKWARD_PAIRS, awkward_session, pairs_of
+from tests.helpers.processes import manage
 
 pytestmark = pytest.mark.django_db
 
@@ -172,3 +176,98 @@ def test_numbers_at_a_read_boundary_are_not_cut_short(tmp_path, monkeypatch):
     path.write_text('[12345, {"input": "q", "output": "a"}]', encoding="utf-8")
     with pytest.raises(ValueError, match=r"record 1 \(line 1\): must be an object, not a number"):
         import_pairs(path=path)
+
+
+@pytest.mark.parametrize("container", ["jsonl", "csv"])
+def test_skip_invalid_imports_the_rest_and_names_each_skipped_record(tmp_path, container):
+    db = tmp_path / "finefoundry.db"
+    assert manage(db, "migrate", "-v", "0").returncode == 0
+    records = [("q1", "a1"), ("", "a2"), ("q3", "a3"), ("q4", "   "), ("q5", "a5")]
+    path = tmp_path / f"messy.{container}"
+    if container == "jsonl":
+        path.write_text("".join(json.dumps({"input": q, "output": a}) + "\n" for q, a in records), encoding="utf-8")
+        lines = [2, 4]
+    else:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["input", "output"])
+        writer.writerows(records)
+        path.write_text(buffer.getvalue(), encoding="utf-8")
+        lines = [3, 5]
+
+    refused = manage(db, "import_pairs", str(path))
+    assert refused.returncode == 1 and f"{path}: record 2 (line {lines[0]}):" in refused.stderr
+    assert "input" in refused.stderr
+
+    result = manage(db, "import_pairs", str(path), "--skip-invalid")
+    assert result.returncode == 0, result.stderr
+    skipped = result.stderr.splitlines()
+    assert [line.split(":")[0:2] for line in skipped] == [
+        ["skipped " + str(path), f" record 2 (line {lines[0]})"],
+        ["skipped " + str(path), f" record 4 (line {lines[1]})"],
+    ]
+    assert "input" in skipped[0] and "output" in skipped[1]
+    assert "Imported 3 pairs" in result.stdout and "skipped 2 invalid records." in result.stdout
+    with sqlite3.connect(db) as plain:
+        stored = plain.execute("SELECT input_text, output_text FROM scraped_pairs ORDER BY id").fetchall()
+        counts = plain.execute("SELECT pair_count FROM scrape_sessions").fetchall()
+    plain.close()
+    assert stored == [("q1", "a1"), ("q3", "a3"), ("q5", "a5")] and counts == [(3,)]
+
+
+def test_skip_invalid_still_refuses_a_file_with_no_valid_record(tmp_path):
+    path = tmp_path / "blank.jsonl"
+    path.write_text('{"input": "", "output": "a"}\n{"input": "q", "output": ""}\n', encoding="utf-8")
+    with pytest.raises(StorageError, match="no valid record to import; all 2 are invalid"):
+        import_pairs(path=path, skip_invalid=True)
+    assert not ScrapeSession.all_objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "records", "notes"),
+    [
+        (
+            "alpaca",
+            [{"instruction": "Translate", "input": "bonjour", "output": "hello"}],
+            ["1 record had an alpaca instruction beside a non-empty input; kept in the session's metadata"],
+        ),
+        (
+            "chatml",
+            [
+                {
+                    "messages": [
+                        {"role": "system", "content": "Be brief."},
+                        {"role": "user", "content": "Hi"},
+                        {"role": "assistant", "content": "Hello"},
+                    ]
+                },
+                {
+                    "messages": [
+                        {"role": "system", "content": "Be kind."},
+                        {"role": "user", "content": "A"},
+                        {"role": "assistant", "content": "B"},
+                        {"role": "user", "content": "C"},
+                        {"role": "assistant", "content": "D"},
+                    ]
+                },
+            ],
+            [
+                "2 records had a system message; kept in each pair's metadata 'system_prompt'",
+                "1 record had earlier turns; kept in each pair's metadata 'context'",
+            ],
+        ),
+        ("jsonl", [{"input": "q", "output": "a"}], []),
+    ],
+)
+def test_an_import_says_what_exports_will_not_write_back(tmp_path, fmt, records, notes):
+    """Until every format round-trips, what only metadata keeps is said at import, not silently lost."""
+    db = tmp_path / "finefoundry.db"
+    assert manage(db, "migrate", "-v", "0").returncode == 0
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    result = manage(db, "import_pairs", str(path), "--format", fmt)
+    assert result.returncode == 0, result.stderr
+    said = result.stderr.splitlines()
+    assert len(said) == len(notes)
+    for line, note in zip(said, notes, strict=True):
+        assert line.startswith(f"note: {path}: {note}") and "exports do not write back" in line

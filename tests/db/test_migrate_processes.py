@@ -140,7 +140,7 @@ def test_killed_after_the_first_migration_a_rerun_still_repairs_pair_count(drift
     kill(worker)
     result = manage(drifted_desktop_db, "migrate", "--no-input")
     assert result.returncode == 0, result.stderr
-    assert "pair_count repaired on 4 session(s)" in result.stdout
+    assert "pair_count repaired on 4 sessions" in result.stdout
     assert_adopted(drifted_desktop_db)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from storage.exceptions import StorageError
 from storage.models import ScrapeSession
@@ -54,7 +55,8 @@ class Command(BaseCommand):
                     self.stdout.write(f"  session {session_id} ({labels.get(session_id, '?')}): {count:,}")
         self.stdout.write(
             self.style.SUCCESS(
-                f"{verb} {result.removed:,} duplicate pair(s) from {len(result.per_session):,} session(s)"
+                f"{verb} {result.removed:,} duplicate pair{pluralize(result.removed)} from "
+                f"{len(result.per_session):,} session{pluralize(len(result.per_session))}"
                 + (" (nothing deleted: dry run)." if options["dry_run"] else ".")
             )
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from storage.exceptions import StorageError
 from storage.services.doctor import CHECKS, DoctorContext, run_checks
@@ -68,9 +69,10 @@ class Command(BaseCommand):
         unresolved = sum(len(report.unresolved) for report in reports)
         fixed = sum(finding.fixed for report in reports for finding in report.findings)
         if fixed and verbose:
-            self.stdout.write(self.style.SUCCESS(f"Fixed {fixed} problem(s)."))
+            self.stdout.write(self.style.SUCCESS(f"Fixed {fixed} problem{pluralize(fixed)}."))
         if unresolved:
             hint = "" if options["fix"] else "; run with --fix to repair what can be repaired"
-            raise CommandError(f"doctor found {unresolved} problem(s){hint}", returncode=1)
+            raise CommandError(f"doctor found {unresolved} problem{pluralize(unresolved)}{hint}", returncode=1)
         if verbose:
-            self.stdout.write(self.style.SUCCESS("No problems left."))
+            # "left" only where something was repaired: nothing was wrong otherwise.
+            self.stdout.write(self.style.SUCCESS("No problems left." if fixed else "No problems found."))

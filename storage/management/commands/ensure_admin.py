@@ -2,6 +2,7 @@
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.template.defaultfilters import pluralize
 
 from storage.services.accounts import ensure_admin
 
@@ -26,4 +27,6 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Created admin user '{result.username}' from DJANGO_SUPERUSER_*."))
         elif options["verbosity"]:
             count = get_user_model().objects.filter(is_superuser=True).count()
-            self.stdout.write(f"{count} superuser account(s) already exist; nothing to do.")
+            self.stdout.write(
+                f"{count} superuser account{pluralize(count)} already exist{pluralize(count, 's,')}; nothing to do."
+            )

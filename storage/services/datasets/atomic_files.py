@@ -26,7 +26,7 @@ def check_target(path: Path, *, overwrite: bool) -> Path:
     if not path.parent.is_dir():
         raise InvalidInput(f"cannot write {path}: directory {path.parent} does not exist")
     if path.exists() and not overwrite:
-        raise InvalidInput(f"{path} already exists; pass --force (overwrite=True) to replace it")
+        raise InvalidInput(f"{path} already exists; pass --force to replace it")
     return path
 
 

@@ -16,6 +16,10 @@ list or JSON Lines of that shape.
 Pairs go into a new session (source "import" unless told otherwise, named after the file) or,
 with session_id, are added to an existing one. A system prompt shared by every record becomes
 the new session's metadata `system_prompt`; otherwise each pair keeps its own in its metadata.
+
+With skip_invalid, a record that breaks a rule (a blank field, a wrong type, a text too long) is
+left out and reported (file, record, line, reason) instead of stopping the import; a file that
+cannot be parsed (broken JSON, a bad CSV header) still stops it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from django.template.defaultfilters import pluralize
 
 from storage.exceptions import InvalidInput, NotFound, StorageError
 from storage.models import ScrapeSession
@@ -41,12 +47,28 @@ DEFAULT_SOURCE = "import"
 
 
 @dataclass(frozen=True)
+class SkippedRecord:
+    """A record left out by an import with skip_invalid."""
+
+    path: Path
+    record: int
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: record {self.record} (line {self.line}): {self.reason}"
+
+
+@dataclass(frozen=True)
 class ImportResult:
     session_id: int
     created: bool
     count: int
     container: str
     shape: str
+    skipped: tuple[SkippedRecord, ...] = ()
+    # What the pairs keep only in metadata, where no export reads it (said at import, see not_exported).
+    not_exported: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +79,7 @@ class DatasetFile:
     container: str  # "json" (a list), "jsonl" or "csv"
     shape: str | None  # None: taken from the first record
     limit: int
+    skip_invalid: bool = False
 
     @property
     def max_record_bytes(self) -> int:
@@ -70,8 +93,11 @@ class DatasetFile:
             return readers.iter_json_lines(self.path, max_line_bytes=self.max_record_bytes)
         return readers.iter_json_array(self.path, max_record_chars=self.max_record_bytes)
 
-    def pairs(self) -> Iterator[tuple[str, ImportedPair]]:
-        """Yield (shape, pair) for every record; raise InvalidInput at the first bad one."""
+    def pairs(self, skipped: list[SkippedRecord] | None = None) -> Iterator[tuple[str, ImportedPair]]:
+        """Yield (shape, pair) for every record; raise InvalidInput at the first bad one.
+
+        With skip_invalid, a bad record is left out (and added to `skipped`, when given) instead.
+        """
         shape = self.shape
         for record, line, value in self.located_records():
             if shape is None:
@@ -81,7 +107,10 @@ class DatasetFile:
             try:
                 yield shape, to_pair(value, shape, self.limit)
             except RecordError as exc:
-                raise InvalidInput(f"{self.path}: record {record} (line {line}): {exc}") from None
+                if not self.skip_invalid:
+                    raise InvalidInput(f"{self.path}: record {record} (line {line}): {exc}") from None
+                if skipped is not None:
+                    skipped.append(SkippedRecord(self.path, record, line, str(exc)))
 
     def check_csv_header(self, columns: list[str], shape: str) -> None:
         needed = CSV_COLUMNS.get(shape)
@@ -132,6 +161,30 @@ class Scan:
     # The one system prompt every record has, if so; each pair keeps its own otherwise.
     shared_prompt: str | None
     per_pair_prompts: bool
+    skipped: tuple[SkippedRecord, ...] = ()
+    with_prompt: int = 0
+    with_context: int = 0
+
+    def not_exported(self, path: Path) -> tuple[str, ...]:
+        """Sentences for what an export will not write back: exports hold the last exchange only."""
+        notes = []
+        if self.with_prompt:
+            where = (
+                "the session's metadata 'system_prompt' (export with --system-prompt to write it)"
+                if self.shared_prompt is not None
+                else "each pair's metadata 'system_prompt'"
+            )
+            what = "an alpaca instruction beside a non-empty input" if self.shape == "alpaca" else "a system message"
+            notes.append(
+                f"{path}: {self.with_prompt:,} record{pluralize(self.with_prompt)} had {what}; kept in {where}, "
+                "which exports do not write back"
+            )
+        if self.with_context:
+            notes.append(
+                f"{path}: {self.with_context:,} record{pluralize(self.with_context)} had earlier turns; kept in "
+                "each pair's metadata 'context', which exports do not write back (they hold the last exchange)"
+            )
+        return tuple(notes)
 
 
 def scan(dataset: DatasetFile) -> Scan:
@@ -139,18 +192,34 @@ def scan(dataset: DatasetFile) -> Scan:
     count = 0
     shape = dataset.shape or "standard"
     prompts: set[str | None] = set()
-    for record_shape, pair in dataset.pairs():
+    skipped: list[SkippedRecord] = []
+    with_prompt = with_context = 0
+    for record_shape, pair in dataset.pairs(skipped):
         count += 1
         shape = record_shape
+        with_prompt += pair.system_prompt is not None
+        with_context += bool(pair.metadata and "context" in pair.metadata and record_shape in ("chatml", "sharegpt"))
         if len(prompts) < 2:
             prompts.add(pair.system_prompt)
     if count == 0:
         if dataset.container == "csv":
             header = readers.read_csv_header(dataset.path, max_line_bytes=dataset.max_record_bytes)
             dataset.check_csv_header(header, dataset.shape or detect_shape(dict.fromkeys(header)))
+        if skipped:
+            raise InvalidInput(
+                f"{dataset.path}: no valid record to import; all {len(skipped):,} are invalid ({skipped[0]})"
+            )
         raise InvalidInput(f"{dataset.path}: there are no records to import")
     shared = next(iter(prompts)) if len(prompts) == 1 else None
-    return Scan(count=count, shape=shape, shared_prompt=shared, per_pair_prompts=len(prompts) > 1)
+    return Scan(
+        count=count,
+        shape=shape,
+        shared_prompt=shared,
+        per_pair_prompts=len(prompts) > 1,
+        skipped=tuple(skipped),
+        with_prompt=with_prompt,
+        with_context=with_context,
+    )
 
 
 def _row(session_id: int, pair: ImportedPair, *, per_pair_prompts: bool) -> tuple:
@@ -168,8 +237,12 @@ def import_pairs(
     source: str | None = None,
     name: str | None = None,
     session_id: int | None = None,
+    skip_invalid: bool = False,
 ) -> ImportResult:
-    """Import every record of a file as pairs, all or nothing; return where they went and how many."""
+    """Import every record of a file as pairs, all or nothing; return where they went and how many.
+
+    With skip_invalid, records that break a rule are left out and listed in the result's `skipped`.
+    """
     optional_text(source, name="source")
     optional_text(name, name="name")
     if session_id is not None:
@@ -180,8 +253,9 @@ def import_pairs(
             raise NotFound(f"scrape session {session_id} does not exist")
     import_sessions.recover_abandoned_imports()
     dataset = open_dataset_file(path, fmt=fmt)
+    dataset = DatasetFile(dataset.path, dataset.container, dataset.shape, dataset.limit, skip_invalid)
     found = scan(dataset)  # outside any transaction: nobody waits while a big file is checked
-    dataset = DatasetFile(dataset.path, dataset.container, found.shape, dataset.limit)
+    dataset = DatasetFile(dataset.path, dataset.container, found.shape, dataset.limit, skip_invalid)
     appending = session_id is not None
     hidden = import_sessions.begin(
         session=lambda: (
@@ -205,9 +279,19 @@ def import_pairs(
     except BaseException:
         import_sessions.discard(hidden.pk)
         raise
-    # New pairs for the search index: indexed by a thread, as merges do.
-    search_index.index_in_background()
-    return ImportResult(session_id if appending else hidden.pk, not appending, written, dataset.container, found.shape)
+    # Index the new pairs now, in this process, in short transactions: a command's process ends right
+    # after, taking a background thread with it, and searches would scan the backlog until someone caught up
+    # (measured in bench/import_search.py).
+    search_index.index_pending()
+    return ImportResult(
+        session_id if appending else hidden.pk,
+        not appending,
+        written,
+        dataset.container,
+        found.shape,
+        found.skipped,
+        found.not_exported(dataset.path),
+    )
 
 
 def _new_session(dataset: DatasetFile, found: Scan, *, source: str | None, name: str | None) -> ScrapeSession:
