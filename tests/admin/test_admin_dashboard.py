@@ -15,7 +15,8 @@ pytestmark = pytest.mark.django_db
 
 def test_stats_count_everything_from_cheap_queries(site_data, django_assert_max_num_queries):
     # 9: the session counts also ask which sessions an import is still writing (an empty table, by key).
-    with django_assert_max_num_queries(9):
+    # PostgreSQL wraps that read in a savepoint (an error there must not abort the caller's transaction).
+    with django_assert_max_num_queries(9 if connection.vendor == "sqlite" else 13):
         stats = dashboard_stats()
     assert stats.session_count == 3
     assert stats.pair_count == 65

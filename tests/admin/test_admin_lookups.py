@@ -40,7 +40,7 @@ def write_like_the_desktop_app(site_data) -> None:
         cursor.execute("INSERT INTO settings (key, value) VALUES ('wandb.api_key', %s)", [f'"{SECRET}"'])
         cursor.execute(
             "INSERT INTO app_logs (timestamp, level, logger, message, exc_info) VALUES "
-            "(datetime('now'), 'ERROR', 'finefoundry.runpod', %s, %s)",
+            "(CURRENT_TIMESTAMP, 'ERROR', 'finefoundry.runpod', %s, %s)",
             [f"pod start failed, key {SECRET}", f"Traceback\nAuthError: {SECRET}"],
         )
         cursor.execute(

@@ -84,6 +84,7 @@ def desktop_writes(db_path: str, site_data) -> dict[str, int]:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.sqlite_only("the desktop app writes its secrets with plain sqlite3 into the database file")
 def test_no_page_title_history_export_or_log_row_shows_a_secret(site_data, admin_user, tmp_path):
     client = Client()
     client.force_login(admin_user)
@@ -175,6 +176,7 @@ def test_the_dashboard_shows_only_what_the_user_may_view(site_data, django_user_
 
 
 @pytest.mark.django_db
+@pytest.mark.sqlite_only("the failing save is made with an SQLite trigger")
 def test_a_failed_token_save_with_debug_on_shows_no_secret(site_data, admin_user, settings, monkeypatch):
     """A real failure in the save (the database refuses the write), rendered as Django's debug page."""
     settings.DEBUG = True
