@@ -122,7 +122,9 @@ def test_admin_in_a_real_browser(browser, live_server, site_data, django_user_mo
     find(browser, "a.button[href*='session__id__exact']").click()
     rows = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr"), what="pair rows")
     assert len(rows) == 40
-    assert {row.find_element(By.CSS_SELECTOR, ".field-session_link").text for row in rows} == {site_data.reddit.name}
+    # The pairs list names a session with its id, as every command takes it.
+    expected = {f"{site_data.reddit.pk}: {site_data.reddit.name}"}
+    assert {row.find_element(By.CSS_SELECTOR, ".field-session_link").text for row in rows} == expected
 
     # Download the session as JSONL from its page.
     browser.get(base + reverse("admin:storage_scrapesession_change", args=[site_data.reddit.pk]))
@@ -299,7 +301,7 @@ def test_merge_and_dedupe_confirm_in_the_browser(browser, live_server, site_data
     count = button.get_attribute("value").split()[1]  # "Remove N duplicate pair(s)"
     total = ScrapeSession.objects.get(pk=merged.pk).pair_count
     button.click()
-    assert find(browser, "ul.messagelist li").text.startswith(f"Removed {count} duplicate pair(s)")
+    assert find(browser, "ul.messagelist li").text.startswith(f"Removed {count} duplicate pair")
     assert ScrapeSession.objects.get(pk=merged.pk).pair_count == total - int(count)
 
 
