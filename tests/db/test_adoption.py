@@ -103,7 +103,7 @@ def test_pair_count_drift_is_repaired_on_adoption(desktop_db):
     connection.commit()
     connection.close()
     result = manage(desktop_db, "migrate", "--no-input")
-    assert "pair_count repaired on 2 session(s)" in result.stdout
+    assert "pair_count repaired on 2 sessions" in result.stdout
     connection = sqlite3.connect(desktop_db)
     assert connection.execute("SELECT id, pair_count FROM scrape_sessions ORDER BY id").fetchall() == [
         (1, 12),
