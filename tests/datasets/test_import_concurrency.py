@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.processes import PROJECT_ROOT, manage
+from tests.helpers.processes import PROJECT_ROOT, child_env, manage
 
 pytestmark = pytest.mark.reliability
 
@@ -65,12 +64,8 @@ print(json.dumps({"calls": calls, "errors": errors, "longest": longest}))
 
 
 def env_for(db: Path) -> dict:
-    return {
-        **os.environ,
-        "FINEFOUNDRY_DB": str(db),
-        "FINEFOUNDRY_STORAGE_ROOT": str(db.parent / "training_outputs"),
-        "DJANGO_SETTINGS_MODULE": "finefoundry.settings",
-    }
+    # child_env(db): this SQLite file, never a DATABASE_URL (also on a PostgreSQL run).
+    return child_env(db, DJANGO_SETTINGS_MODULE="finefoundry.settings")
 
 
 def write_jsonl(path: Path, count: int, *, bad_at: int | None = None) -> Path:

@@ -6,7 +6,6 @@ served admin, and plain sqlite3 in the test process as the other program.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.processes import PROJECT_ROOT, manage
+from tests.helpers.processes import PROJECT_ROOT, child_env, manage
 from tests.helpers.served_admin import Browser, start_server
 
 pytestmark = pytest.mark.reliability
@@ -64,7 +63,7 @@ def test_opening_more_connections_keeps_the_locks_of_those_already_open(migrated
     worker = subprocess.Popen(
         [sys.executable, "-c", HOLD_A_READ_AND_OPEN_MORE],
         cwd=PROJECT_ROOT,
-        env={**os.environ, "FINEFOUNDRY_DB": str(migrated_db)},
+        env=child_env(migrated_db),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

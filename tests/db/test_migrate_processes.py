@@ -7,7 +7,6 @@ repair; real `manage.py migrate` processes, real SIGKILL.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.desktop import load_desktop_fixture
-from tests.helpers.processes import PROJECT_ROOT, manage
+from tests.helpers.processes import PROJECT_ROOT, child_env, manage
 
 pytestmark = pytest.mark.reliability
 
@@ -70,7 +69,7 @@ INIT_DB = "from storage import api; api.init_db(); print('init_db done')"
 
 def test_four_migrates_and_two_init_dbs_at_once_adopt_once(drifted_desktop_db):
     original = snapshot(drifted_desktop_db)
-    env = {**os.environ, "FINEFOUNDRY_DB": str(drifted_desktop_db)}
+    env = child_env(drifted_desktop_db)
     commands = [[sys.executable, "manage.py", "migrate", "--no-input"]] * 4 + [[sys.executable, "-c", INIT_DB]] * 2
     processes = [
         subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -94,7 +93,7 @@ def start_adoption(db: Path, point: str) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "tests" / "helpers" / "adoption_worker.py"), point],
         cwd=PROJECT_ROOT,
-        env={**os.environ, "FINEFOUNDRY_DB": str(db)},
+        env=child_env(db),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -150,7 +149,7 @@ def test_killed_after_the_first_migration_init_db_finishes_the_adoption(drifted_
     result = subprocess.run(
         [sys.executable, "-c", INIT_DB],
         cwd=PROJECT_ROOT,
-        env={**os.environ, "FINEFOUNDRY_DB": str(drifted_desktop_db)},
+        env=child_env(drifted_desktop_db),
         capture_output=True,
         text=True,
         timeout=120,

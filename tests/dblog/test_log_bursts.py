@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 from storage.db.schema import DESKTOP_TABLES_SQLITE
 from storage.dblog.handler import DatabaseLogHandler
 from tests.helpers.logs import stored_rows
-from tests.helpers.processes import PROJECT_ROOT
+from tests.helpers.processes import PROJECT_ROOT, child_env
 
 # A process that logs like a tight loop in FineFoundry would: setup_database_logging, then records.
 CHILD_PRELUDE = """
@@ -28,7 +27,7 @@ log.propagate = False
 
 
 def run_child(db: Path, body: str, *, timeout: float = 300) -> str:
-    env = {**os.environ, "FINEFOUNDRY_DB": str(db), "DJANGO_SETTINGS_MODULE": "finefoundry.settings"}
+    env = child_env(db, DJANGO_SETTINGS_MODULE="finefoundry.settings")
     child = subprocess.run(
         [sys.executable, "-c", CHILD_PRELUDE + body],
         cwd=PROJECT_ROOT,

@@ -7,7 +7,6 @@ server users run here and every test that serves the admin follows.
 from __future__ import annotations
 
 import http.cookiejar
-import os
 import re
 import socket
 import subprocess
@@ -18,7 +17,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tests.helpers.processes import PROJECT_ROOT
+from tests.helpers.processes import PROJECT_ROOT, child_env
 
 
 def free_port() -> int:
@@ -30,7 +29,7 @@ def free_port() -> int:
 def start_server(db: Path, *, log: Path) -> tuple[subprocess.Popen, str]:
     """Serve the admin on a free loopback port against `db`; return the process and its base URL once it answers."""
     port = free_port()
-    env = {**os.environ, "FINEFOUNDRY_DB": str(db), "FINEFOUNDRY_STORAGE_ROOT": str(db.parent / "training_outputs")}
+    env = child_env(db)
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
