@@ -12,6 +12,7 @@ from django.db import DatabaseError, connection
 from storage import api
 from storage.exceptions import InvalidInput, InvalidTransition, UnsafePath
 from storage.models import EvaluationRun, TrainingRun
+from tests.helpers.triggers import refuse
 
 pytestmark = pytest.mark.django_db
 
@@ -264,10 +265,7 @@ def test_a_row_delete_that_fails_puts_the_directory_back(storage_root):
     run = make_run()
     path = Path(run["storage_path"])
     (path / "outputs" / "adapter.safetensors").write_bytes(b"weights")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TRIGGER refuse_run_delete BEFORE DELETE ON training_runs BEGIN SELECT RAISE(ABORT, 'refused'); END"
-        )
+    refuse("training_runs", "DELETE", "refused")
     with pytest.raises(DatabaseError, match="refused"):
         api.delete_training_run(run["id"])
     assert (path / "outputs" / "adapter.safetensors").read_bytes() == b"weights"

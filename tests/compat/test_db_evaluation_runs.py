@@ -39,11 +39,22 @@ def test_save_and_get_as_the_evaluate_tab_does(ff, run_id):
         ff.evaluation_runs.save_evaluation_run("llama", "hellaswag", {})
 
 
+@pytest.mark.sqlite_only("SQLite keeps NaN and infinities in JSON text; PostgreSQL's jsonb cannot hold them")
 def test_nan_metrics_are_stored_and_read_back_on_sqlite(ff):
     eval_id = save(ff, metrics={"acc": float("nan"), "acc_norm": 0.25, "stderr": float("inf")})
     metrics = ff.evaluation_runs.get_evaluation_run(eval_id)["metrics"]
     assert math.isnan(metrics["acc"]) and metrics["acc_norm"] == 0.25 and metrics["stderr"] == math.inf
     assert math.isnan(EvaluationRun.objects.get(pk=eval_id).metrics["acc"])
+
+
+@pytest.mark.postgresql_only("jsonb has no NaN or infinity")
+def test_nan_metrics_are_stored_as_null_on_postgresql_and_finite_ones_kept(ff):
+    eval_id = save(ff, metrics={"acc": float("nan"), "acc_norm": 0.25, "nested": {"stderr": float("-inf")}})
+    assert ff.evaluation_runs.get_evaluation_run(eval_id)["metrics"] == {
+        "acc": None,
+        "acc_norm": 0.25,
+        "nested": {"stderr": None},
+    }
 
 
 def test_lists_newest_first_by_run_benchmark_and_model(ff, run_id):

@@ -211,7 +211,17 @@ ODD_STORAGE_PATHS = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(ODD_STORAGE_PATHS))
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            case, marks=pytest.mark.sqlite_only("PostgreSQL text cannot hold a NUL byte: no such path is stored")
+        )
+        if case == "a NUL byte"
+        else case
+        for case in sorted(ODD_STORAGE_PATHS)
+    ],
+)
 def test_odd_storage_paths_are_refused_as_unsafe_everywhere(world, admin_client, storage_root, case):
     make_path, message = ODD_STORAGE_PATHS[case]
     TrainingRun.objects.filter(pk=world.run.pk).update(storage_path=make_path(storage_root))

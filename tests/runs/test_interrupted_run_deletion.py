@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -10,17 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.processes import PROJECT_ROOT, kill, manage, wait_for
+from tests.helpers.processes import PROJECT_ROOT, child_env, kill, manage, wait_for
 
 pytestmark = pytest.mark.reliability
 
 
 def start_deletion(db: Path, window: str) -> subprocess.Popen:
-    env = {**os.environ, "FINEFOUNDRY_DB": str(db), "FINEFOUNDRY_STORAGE_ROOT": str(db.parent / "training_outputs")}
     return subprocess.Popen(
         [sys.executable, "tests/helpers/run_deletion_worker.py", window],
         cwd=PROJECT_ROOT,
-        env=env,
+        env=child_env(db),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
