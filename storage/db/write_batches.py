@@ -17,9 +17,23 @@ from django.db import connections
 
 from storage.db.pragmas import pragma_set
 
+# Each write transaction of a batched job aims at this long; the batch size follows what was measured.
+TARGET_SECONDS = 0.1
+FIRST_BATCH = 2_000
+MIN_BATCH, MAX_BATCH = 100, 100_000
 # Longer than the longest sleep of SQLite's busy handler, so every waiting writer gets a turn.
 PAUSE_BETWEEN_BATCHES = 0.1
 MAX_PAUSE = 1.0
+
+
+def next_batch_size(rows: int, seconds: float, *, minimum: int = MIN_BATCH, maximum: int = MAX_BATCH) -> int:
+    """The batch size (rows, pages) that would have taken TARGET_SECONDS, given `rows` took `seconds`.
+
+    The one rule for every job that writes in batches: imports, deletes, log clean-up, vacuum steps, dedupe.
+    """
+    wanted = int(rows * TARGET_SECONDS / max(seconds, 1e-4))
+    # Grow at most fourfold a step: one fast batch (a warm cache) must not make the next one long.
+    return max(minimum, min(maximum, wanted, rows * 4))
 
 
 @contextmanager

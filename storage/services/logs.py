@@ -12,18 +12,14 @@ from django.db import connections, models, transaction
 from django.db.models import Count, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from storage.db.write_batches import sqlite_batch_manners
+from storage.db.write_batches import FIRST_BATCH, next_batch_size, sqlite_batch_manners
 from storage.exceptions import InvalidInput
 from storage.fields import SortableTimestamp
 from storage.models import AppLog
 from storage.validation import optional_int, parse_timestamp, require_int
 
-DELETE_BATCH_SIZE = 2000
-MIN_DELETE_BATCH_SIZE = 100
-# Below SQLite's 32,766 bound parameters per statement.
+# A batch's ids are bound parameters: stay below SQLite's 32,766 per statement.
 MAX_DELETE_BATCH_SIZE = 20_000
-# A delete batch aims at this long under the write lock, well inside what a waiting writer should bear.
-TARGET_BATCH_SECONDS = 0.05
 OLDEST_DATE = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
@@ -128,19 +124,10 @@ def count_by_level(logs: QuerySet[AppLog]) -> dict[str, int]:
     return {level: counts[level] for level in reversed(AppLog.Level.values) if counts.get(level)}
 
 
-def next_batch_size(size: int, seconds: float) -> int:
-    """Grow or shrink a delete batch so one transaction holds the write lock for about TARGET_BATCH_SECONDS."""
-    if seconds < TARGET_BATCH_SECONDS / 2:
-        return min(size * 2, MAX_DELETE_BATCH_SIZE)
-    if seconds > TARGET_BATCH_SECONDS * 2:
-        return max(size // 2, MIN_DELETE_BATCH_SIZE)
-    return size
-
-
 def clear_logs_matching(
     logs: QuerySet[AppLog],
     *,
-    batch_size: int = DELETE_BATCH_SIZE,
+    batch_size: int = FIRST_BATCH,
     on_batch: Callable[[int, float], None] | None = None,
 ) -> int:
     """Delete the given records in short transactions, so log writers are never held up for long.
@@ -165,7 +152,7 @@ def clear_logs_matching(
                 on_batch(count, seconds)
             # A short batch was the last one: no one needs a turn before a batch that will not come.
             more = len(ids) == batch_size
-            batch_size = next_batch_size(batch_size, seconds)
+            batch_size = next_batch_size(count, seconds, maximum=MAX_DELETE_BATCH_SIZE)
             between_batches(more=more)
 
 
@@ -211,7 +198,7 @@ def reclaim_space(*, full: bool = False) -> Reclaimed:
 
     SQLite: a database this project created has auto_vacuum=INCREMENTAL (storage.db.schema), so the
     free pages go back in short `PRAGMA incremental_vacuum(N)` steps, each its own write transaction
-    of about TARGET_BATCH_SECONDS, with the same pause between them as the delete batches. A file
+    of about write_batches.TARGET_SECONDS, with the same pause between them as the delete batches. A file
     with auto_vacuum=NONE (a desktop database we adopted) can only shrink by a full VACUUM, which
     rewrites the whole file while every other writer waits (the desktop app may fail meanwhile);
     that happens only with `full`, which also switches the file to INCREMENTAL, so it is needed once.
@@ -260,14 +247,5 @@ def _vacuum_incrementally(connection) -> Reclaimed:
             done.steps.append(seconds)
             done.pages += min(pages, free)
             more = free > pages
-            pages = next_vacuum_step(pages, seconds)
+            pages = next_batch_size(pages, seconds, minimum=MIN_VACUUM_STEP_PAGES, maximum=MAX_VACUUM_STEP_PAGES)
             between_steps(more=more)
-
-
-def next_vacuum_step(pages: int, seconds: float) -> int:
-    """Grow or shrink an incremental_vacuum step so it holds the write lock for about TARGET_BATCH_SECONDS."""
-    if seconds < TARGET_BATCH_SECONDS / 2:
-        return min(pages * 2, MAX_VACUUM_STEP_PAGES)
-    if seconds > TARGET_BATCH_SECONDS * 2:
-        return max(pages // 2, MIN_VACUUM_STEP_PAGES)
-    return pages

@@ -198,7 +198,7 @@ def delete_scrape_session(*, session_id: int) -> bool:
     """Delete a session and all its pairs; False if it did not exist (or is still being imported).
 
     One commit hides the session (import_sessions.hide_for_deletion), then its pairs are deleted in
-    transactions of about import_sessions.TARGET_SECONDS each, lowering pair_count with every batch,
+    transactions of about write_batches.TARGET_SECONDS each, lowering pair_count with every batch,
     and the last one deletes the session: other writers never wait for the whole session. A delete
     that dies leaves the session hidden; the next delete of it, the next import or `doctor --fix`
     finishes it. Called inside a transaction (the admin's delete view), the batches run once it commits.

@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
+from storage.db import write_batches
 from storage.models import AppLog
 from storage.services import logs
 
@@ -133,12 +134,14 @@ def test_deletes_in_many_short_batches(mixed_logs):
 
 
 def test_batch_size_follows_the_time_a_batch_holds_the_lock():
-    target = logs.TARGET_BATCH_SECONDS
-    assert logs.next_batch_size(1000, target / 10) == 2000
-    assert logs.next_batch_size(1000, target) == 1000
-    assert logs.next_batch_size(1000, target * 4) == 500
-    assert logs.next_batch_size(logs.MAX_DELETE_BATCH_SIZE, 0) == logs.MAX_DELETE_BATCH_SIZE
-    assert logs.next_batch_size(logs.MIN_DELETE_BATCH_SIZE, 10) == logs.MIN_DELETE_BATCH_SIZE
+    target = write_batches.TARGET_SECONDS
+    assert write_batches.next_batch_size(1000, target / 2) == 2000
+    assert write_batches.next_batch_size(1000, target) == 1000
+    assert write_batches.next_batch_size(1000, target * 4) == 250
+    assert write_batches.next_batch_size(1000, 0) == 4000  # at most fourfold a step
+    assert write_batches.next_batch_size(1000, 0, maximum=logs.MAX_DELETE_BATCH_SIZE) == 4000
+    assert write_batches.next_batch_size(10_000, 0, maximum=logs.MAX_DELETE_BATCH_SIZE) == logs.MAX_DELETE_BATCH_SIZE
+    assert write_batches.next_batch_size(write_batches.MIN_BATCH, 10) == write_batches.MIN_BATCH
 
 
 def test_api_signature_still_works(mixed_logs):

@@ -1,6 +1,6 @@
 """Sessions an import is still writing: hidden until the last commit, and cleaned up when the import dies.
 
-An import writes its pairs in short transactions (about TARGET_SECONDS each, with a pause after
+An import writes its pairs in short transactions (about write_batches.TARGET_SECONDS each, with a pause after
 each so a waiting writer gets its turn: storage.db.write_batches) into a session that an
 ImportInProgress row hides from this app: the admin, the API, exports, dedupe, merge, search and
 doctor's counts all go through the models' default managers,
@@ -9,7 +9,7 @@ session appears at once.
 
 Appending to an existing session (`--session ID`) stages the rows the same way in a hidden
 session of its own, then moves them into the target. A move of up to the first batch's size is
-one transaction (all or nothing). A bigger one is moved in batches of about TARGET_SECONDS,
+one transaction (all or nothing). A bigger one is moved in batches of about write_batches.TARGET_SECONDS,
 each adjusting both sessions' pair_count, after the row is marked MOVING: from that commit on
 the import can only be completed, never rolled back, so readers of the target may see part of
 the appended pairs for the few seconds the move takes. Everything was validated before, so
@@ -39,26 +39,15 @@ from dataclasses import dataclass
 
 from django.db import connections, transaction
 
-from storage.db.write_batches import sqlite_batch_manners
+from storage.db.write_batches import FIRST_BATCH, next_batch_size, sqlite_batch_manners
 from storage.models import ImportInProgress, ScrapeSession
 from storage.services.pair_counts import adjust_pair_counts
 from storage.services.pair_insert import insert_pair_rows
 
-# Each write transaction aims at this long; the batch size follows what was measured.
-TARGET_SECONDS = 0.1
-FIRST_BATCH = 2_000
-MIN_BATCH, MAX_BATCH = 100, 100_000
 # A heartbeat this old means the import is gone, whatever its pid says (another host, pid reuse).
 STALE_AFTER = 120.0
 # An append of up to this many pairs is moved into its target in one transaction (~60 ms measured).
 ATOMIC_MOVE_ROWS = 20_000
-
-
-def next_batch_size(rows: int, seconds: float) -> int:
-    """The batch size that would have taken TARGET_SECONDS, given `rows` took `seconds`."""
-    wanted = int(rows * TARGET_SECONDS / max(seconds, 1e-4))
-    # Grow at most fourfold a step: one fast batch (a warm cache) must not make the next one long.
-    return max(MIN_BATCH, min(MAX_BATCH, wanted, rows * 4))
 
 
 def _here() -> tuple[str, int]:
