@@ -38,8 +38,17 @@ def export_to_file(context: JobContext, *, session_ids: list[int], fmt: str) -> 
 @job_kind("dedupe", view_permission="storage.change_scrapesession")
 def dedupe(context: JobContext, *, session_ids: list[int], normalize: bool, across_sessions: bool) -> dict:
     context.progress(0, None, "finding duplicates", force=True)
-    result = remove_duplicates(session_ids=session_ids, normalize=normalize, across_sessions=across_sessions)
-    return {"removed": result.removed, "per_session": {str(k): v for k, v in result.per_session.items()}}
+    result = remove_duplicates(
+        session_ids=session_ids,
+        normalize=normalize,
+        across_sessions=across_sessions,
+        progress=lambda done, total: context.progress(done, total, "removing duplicates"),
+    )
+    return {
+        "removed": result.removed,
+        "per_session": {str(k): v for k, v in result.per_session.items()},
+        "changed_meanwhile": result.changed,
+    }
 
 
 @job_kind("merge", view_permission="storage.add_scrapesession")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from storage import api
 from storage.exceptions import InvalidInput, NotFound
@@ -177,3 +178,75 @@ def test_normalized_dedupe_is_the_same_on_every_engine(session_factory, first, s
     session = make_session(session_factory, [first, second, ("other", "pair")])
     assert remove_duplicates(session_ids=[session.pk], normalize=True).removed == 1
     assert texts(session) == [first, ("other", "pair")]
+
+
+@pytest.mark.sqlite_only("a plain sqlite3 connection (the desktop app) writes the file between the batches")
+@pytest.mark.django_db(transaction=True)
+def test_a_big_dedupe_commits_in_batches_and_what_changed_meanwhile_wins():
+    import sqlite3
+
+    session = ScrapeSession.objects.create(name="big", source="reddit")
+    later = [{"input": "b", "output": "b"}, {"input": "c", "output": "c"}]
+    sessions.add_scraped_pairs(session_id=session.pk, pairs=[{"input": "q", "output": "a"}] * 3001 + later)
+    ids = dict(ScrapedPair.objects.filter(input_text__in=["b", "c"]).values_list("input_text", "id"))
+    # The copies of b and c come last, so their deletes are planned for a later batch than the first.
+    sessions.add_scraped_pairs(session_id=session.pk, pairs=later)
+    desktop = sqlite3.connect(connection.settings_dict["NAME"], timeout=0)
+    seen = []
+
+    def desktop_app_writes_between_batches(done, total):
+        seen.append((done, total, desktop.execute("SELECT count(*) FROM scraped_pairs").fetchone()[0]))
+        if len(seen) == 1:
+            with desktop:  # timeout=0: fails if dedupe still held the write lock
+                desktop.execute("UPDATE scraped_pairs SET output_text = 'b, edited' WHERE id = ?", [ids["b"]])
+                desktop.execute("DELETE FROM scraped_pairs WHERE id = ?", [ids["c"]])
+                desktop.execute(
+                    "INSERT INTO scraped_pairs (session_id, input_text, output_text) VALUES (?, 'q', 'a')",
+                    [session.pk],
+                )
+
+    result = remove_duplicates(session_ids=[session.pk], progress=desktop_app_writes_between_batches)
+    desktop.close()
+    assert len(seen) >= 2 and seen[-1][:2] == (3002, 3002)
+    assert seen[0][2] < 3005  # the first batch was committed, visible to the desktop app, before the rest ran
+    assert (result.removed, result.changed) == (3000, 2)
+    assert sorted(session.pairs.values_list("input_text", "output_text")) == [
+        ("b", "b"),  # its kept pair was edited: no longer a duplicate
+        ("b", "b, edited"),
+        ("c", "c"),  # its kept pair was deleted: it is the only one left
+        ("q", "a"),
+        ("q", "a"),  # the desktop app's insert came after the plan: not touched
+    ]
+    assert pair_count(session) == 5
+
+
+@pytest.mark.sqlite_only("traces SQLite's write transactions in the child process")
+def test_the_command_finds_duplicates_without_the_write_lock_and_deletes_in_short_transactions(migrated_db, tmp_path):
+    import json
+    import sqlite3
+
+    from tests.helpers.processes import PROJECT_ROOT, manage
+
+    desktop = sqlite3.connect(migrated_db)
+    with desktop:
+        session = desktop.execute("INSERT INTO scrape_sessions (source, pair_count) VALUES ('reddit', 30001)").lastrowid
+        desktop.executemany(
+            "INSERT INTO scraped_pairs (session_id, input_text, output_text) VALUES (?, 'q', 'a')",
+            [(session,)] * 30_001,
+        )
+    desktop.close()
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    tracing = PROJECT_ROOT / "tests" / "helpers" / "write_tracing"
+    result = manage(
+        migrated_db,
+        "dedupe_pairs",
+        str(session),
+        env={"PYTHONPATH": str(tracing), "FINEFOUNDRY_WRITE_TRACE_DIR": str(traces)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Removed 30,000 duplicate pairs from 1 session." in result.stdout
+    (trace,) = [json.loads(path.read_text()) for path in traces.glob("*.json")]
+    # Old code: one transaction that began by reading the sessions and held the lock through the whole search.
+    assert trace["transactions"] >= 3
+    assert "dedupe_doomed_pairs (id, session_id, kept)" not in trace["longest_first_statement"]

@@ -1,4 +1,4 @@
-"""The long writers (a big session's delete, clear_logs --vacuum) never hold the write lock long.
+"""The long writers (a big session's delete, clear_logs --vacuum, a big dedupe) never hold the write lock long.
 
 The desktop app's writer (tests/helpers/desktop_writer.py: plain sqlite3, 5 s busy timeout, commit
 per call) runs beside the job, which runs in a process whose SQLite work is slowed down as on a
@@ -119,6 +119,27 @@ def test_clear_logs_vacuum_never_makes_the_desktop_wait_out_its_timeout(migrated
     assert connection.execute("PRAGMA auto_vacuum").fetchone() == (2,)
     # Only pages freed meanwhile by the desktop's own deletes may be left; the logs' pages went back.
     assert connection.execute("PRAGMA freelist_count").fetchone()[0] < 100
+
+
+def test_a_big_dedupe_never_makes_the_desktop_wait_out_its_timeout(migrated_db):
+    big_session(migrated_db, 7, pairs=PAIRS // 2)
+    connection = sqlite3.connect(migrated_db)
+    with connection:  # every pair twice: half of the session goes
+        connection.execute(
+            "INSERT INTO scraped_pairs (session_id, input_text, output_text)"
+            " SELECT session_id, input_text, output_text FROM scraped_pairs WHERE session_id = 7 ORDER BY id"
+        )
+        connection.execute("UPDATE scrape_sessions SET pair_count = ? WHERE id = 7", (PAIRS,))
+    connection.close()
+    result, events = beside_the_desktop(migrated_db, slowed(migrated_db, "manage", "dedupe_pairs", "7"))
+    assert result.returncode == 0, result.stderr
+    assert f"Removed {PAIRS // 2:,} duplicate pairs from 1 session." in result.stdout
+    assert_the_desktop_never_failed(events)
+    connection = check_database(migrated_db)  # integrity ok, every pair_count exact
+    assert connection.execute(
+        "SELECT COUNT(*), COUNT(DISTINCT input_text) FROM scraped_pairs WHERE session_id = 7"
+    ).fetchone() == (PAIRS // 2, PAIRS // 2)
+    connection.close()
 
 
 def start_slowed_delete_and_kill_half_way(db: Path, session_id: int) -> None:

@@ -60,3 +60,8 @@ class Command(BaseCommand):
                 + (" (nothing deleted: dry run)." if options["dry_run"] else ".")
             )
         )
+        if result.changed:
+            self.stdout.write(
+                f"Left {result.changed:,} pair{pluralize(result.changed)} alone: "
+                "they or the pair they repeat changed or went while dedupe ran (run it again to look at them afresh)."
+            )
