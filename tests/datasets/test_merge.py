@@ -6,9 +6,10 @@ import pytest
 
 from storage import api
 from storage.exceptions import InvalidInput, NotFound
-from storage.models import ScrapedPair, ScrapeSession
+from storage.models import ImportInProgress, ScrapedPair, ScrapeSession
 from storage.search.queries import search_pairs
 from storage.services import sessions
+from storage.services.datasets import import_sessions
 from storage.services.merge import merge_sessions
 
 
@@ -38,6 +39,29 @@ def test_pairs_come_in_the_order_of_the_mode_and_of_the_ids_given(session_factor
     merged = merge_sessions(session_ids=[b.pk, a.pk, c.pk], mode=mode)
     assert inputs(merged) == expected
     assert merged.pair_count == 6 == merged.pairs.count()
+
+
+@pytest.mark.parametrize("mode", ["concatenate", "interleave"])
+def test_a_merge_too_big_for_one_transaction_gives_the_same_session(session_factory, mode):
+    a = make_session(session_factory, "a", 15_000)
+    b = make_session(session_factory, "b", 9_000)
+    c = make_session(session_factory, "c", 1)
+    assert a.pair_count + b.pair_count + c.pair_count > import_sessions.ATOMIC_MOVE_ROWS  # written in batches
+    merged = merge_sessions(session_ids=[c.pk, a.pk, b.pk], mode=mode, name="big")
+    if mode == "concatenate":
+        expected = inputs(c) + inputs(a) + inputs(b)
+    else:
+        turns = [["c0", "a0", "b0"]] + [[f"a{i}"] + ([f"b{i}"] if i < 9_000 else []) for i in range(1, 15_000)]
+        expected = [text for turn in turns for text in turn]
+    assert inputs(merged) == expected
+    assert merged.pair_count == 24_001 == merged.pairs.count()
+    assert (merged.name, merged.source, merged.metadata) == (
+        "big",
+        "merge",
+        {"merged_from": [c.pk, a.pk, b.pk], "mode": mode},
+    )
+    assert ImportInProgress.objects.count() == 0
+    assert api.get_scrape_session(merged.pk)["pair_count"] == 24_001
 
 
 def test_the_new_session_records_its_sources_and_the_sources_stay(session_factory):

@@ -1,4 +1,4 @@
-"""The long writers (a big session's delete, clear_logs --vacuum, a big dedupe) never hold the write lock long.
+"""The long writers (a big session's delete, clear_logs --vacuum, a big dedupe or merge) never hold the write lock long.
 
 The desktop app's writer (tests/helpers/desktop_writer.py: plain sqlite3, 5 s busy timeout, commit
 per call) runs beside the job, which runs in a process whose SQLite work is slowed down as on a
@@ -139,6 +139,22 @@ def test_a_big_dedupe_never_makes_the_desktop_wait_out_its_timeout(migrated_db):
     assert connection.execute(
         "SELECT COUNT(*), COUNT(DISTINCT input_text) FROM scraped_pairs WHERE session_id = 7"
     ).fetchone() == (PAIRS // 2, PAIRS // 2)
+    connection.close()
+
+
+def test_a_big_merge_never_makes_the_desktop_wait_out_its_timeout(migrated_db):
+    big_session(migrated_db, 7, pairs=PAIRS // 2)
+    big_session(migrated_db, 8, pairs=PAIRS // 2)
+    merge = "from storage import api; print(api.merge_sessions([7, 8], mode='interleave'))"
+    result, events = beside_the_desktop(migrated_db, slowed(migrated_db, "manage", "shell", "-c", merge))
+    assert result.returncode == 0, result.stderr
+    assert_the_desktop_never_failed(events)
+    merged = int(result.stdout.split()[-1])
+    connection = check_database(migrated_db)
+    assert connection.execute("SELECT COUNT(*) FROM scraped_pairs WHERE session_id = ?", (merged,)).fetchone() == (
+        PAIRS,
+    )
+    assert connection.execute("SELECT COUNT(*) FROM storage_imports_in_progress").fetchone() == (0,)
     connection.close()
 
 

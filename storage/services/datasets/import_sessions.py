@@ -46,6 +46,8 @@ from storage.services.pair_insert import insert_pair_rows
 
 # A heartbeat this old means the import is gone, whatever its pid says (another host, pid reuse).
 STALE_AFTER = 120.0
+# The `path` of a hidden session that a big merge is writing (storage.services.merge), then the source ids.
+MERGE_PATH_PREFIX = "merge of sessions "
 # An append of up to this many pairs is moved into its target in one transaction (~60 ms measured).
 ATOMIC_MOVE_ROWS = 20_000
 
@@ -233,8 +235,9 @@ class Abandoned:
             if self.target_session_id
             else (f"new session {self.session_id}")
         )
+        what = f"a {self.path}" if self.path.startswith(MERGE_PATH_PREFIX) else f"an import of {self.path}"
         return (
-            f"an import of {self.path} into {into} by process {self.pid} on {self.host} stopped"
+            f"{what} into {into} by process {self.pid} on {self.host} stopped"
             f" {self.idle_seconds:,.0f} s ago while {self.state}"
         )
 
