@@ -1,4 +1,5 @@
-"""The long writers (a big session's delete, clear_logs --vacuum, a big dedupe or merge) never hold the write lock long.
+"""The long writers never hold the write lock long: a big session's delete, clear_logs --vacuum, a big dedupe
+or merge, a search-index catch-up.
 
 The desktop app's writer (tests/helpers/desktop_writer.py: plain sqlite3, 5 s busy timeout, commit
 per call) runs beside the job, which runs in a process whose SQLite work is slowed down as on a
@@ -155,6 +156,21 @@ def test_a_big_merge_never_makes_the_desktop_wait_out_its_timeout(migrated_db):
         PAIRS,
     )
     assert connection.execute("SELECT COUNT(*) FROM storage_imports_in_progress").fetchone() == (0,)
+    connection.close()
+
+
+def test_catching_up_the_search_index_never_makes_the_desktop_wait_out_its_timeout(migrated_db):
+    big_session(migrated_db, 7, pairs=PAIRS // 2)  # written with plain SQL, as the desktop does: not indexed yet
+    catch_up = "from storage.search import index; print('indexed', index.index_pending())"
+    result, events = beside_the_desktop(migrated_db, slowed(migrated_db, "manage", "shell", "-c", catch_up))
+    assert result.returncode == 0, result.stderr
+    assert_the_desktop_never_failed(events)
+    assert int(result.stdout.split("indexed")[-1]) >= PAIRS // 2
+    connection = check_database(migrated_db)
+    highest, mark = connection.execute(
+        "SELECT (SELECT max(id) FROM scraped_pairs WHERE session_id = 7), indexed_through FROM scraped_pairs_fts_state"
+    ).fetchone()
+    assert mark >= highest
     connection.close()
 
 
