@@ -151,11 +151,11 @@ class _Signer:
         self.count += len(self.rows)
         self.rows.clear()
 
-    def signed(self) -> dict[int, np.ndarray]:
-        """Sign what is left, store everything; the new signatures by pair id."""
+    def signed(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sign what is left, store everything; the new signatures' pair ids and signatures."""
         self.sign()
         if not self.count:
-            return {}
+            return np.empty(0, dtype=np.int64), np.empty((0, minhash.BINS), dtype=np.uint32)
         ids = np.concatenate(self.ids)
         table = np.concatenate(self.tables)
         keys = minhash.band_keys(table)
@@ -169,7 +169,9 @@ class _Signer:
         insert = f"INSERT INTO {target} (band, hash, pair_id) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
         for start in range(0, len(order), WRITE_BATCH):
             part = order[start : start + WRITE_BATCH]
-            rows = list(zip(bands[part].tolist(), hashes[part].tolist(), owners[part].tolist(), strict=True))
+            # An iterator, not a list: each row tuple is freed as soon as it is written, so a million
+            # pairs' 16 million rows never sit in memory (nor make the garbage collector walk them).
+            rows = zip(bands[part].tolist(), hashes[part].tolist(), owners[part].tolist(), strict=True)
             with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
                 cursor.executemany(insert, rows)
         if target == RECENT_BANDS:
@@ -187,7 +189,7 @@ class _Signer:
                     " signature = excluded.signature",
                     rows,
                 )
-        return dict(zip(ids.tolist(), table, strict=True))
+        return ids, table
 
 
 def _merge_recent_bands(connection, limit: int | None = None) -> bool:
@@ -213,7 +215,8 @@ def _signed_pairs(connection, session_ids: list[int], progress: Progress | None)
     """(ids, signatures) of the given sessions' pairs in id order, signing the unsigned and edited; and how many."""
     total = sum(session.pair_count or 0 for session in existing_sessions(session_ids).values())
     ids: list[int] = []
-    parts: list[np.ndarray | None] = []
+    stored_positions: list[int] = []
+    stored_blobs: list[bytes] = []
     signer = _Signer(connection)
     with connection.chunked_cursor() as cursor:
         cursor.execute(
@@ -224,20 +227,23 @@ def _signed_pairs(connection, session_ids: list[int], progress: Progress | None)
         )
         while rows := cursor.fetchmany(READ_BATCH):
             for pair_id, input_text, output_text, stored_hash, blob in rows:
-                ids.append(pair_id)
                 current = minhash.content_hash(input_text, output_text)
                 if blob is not None and stored_hash == current:
-                    parts.append(minhash.from_blob(blob))
+                    stored_positions.append(len(ids))
+                    stored_blobs.append(bytes(blob))
                 else:
                     signer.add(pair_id, input_text, output_text, current, blob)
-                    parts.append(None)
+                ids.append(pair_id)
             if progress:
                 progress(len(ids), max(total, len(ids)))
-    fresh = signer.signed()
+    fresh_ids, fresh = signer.signed()
+    id_array = np.array(ids, dtype=np.int64)  # ascending: read in id order
     table = np.empty((len(ids), minhash.BINS), dtype=np.uint32)
-    for position, (pair_id, part) in enumerate(zip(ids, parts, strict=True)):
-        table[position] = fresh[pair_id] if part is None else part
-    return np.array(ids, dtype=np.int64), table, signer.count
+    if stored_blobs:
+        table[stored_positions] = np.frombuffer(b"".join(stored_blobs), dtype="<u4").reshape(-1, minhash.BINS)
+    if len(fresh_ids):
+        table[np.searchsorted(id_array, fresh_ids)] = fresh
+    return id_array, table, signer.count
 
 
 def _sign_the_rest(connection, excluded_sessions: list[int]) -> int:
