@@ -36,8 +36,11 @@ def signature_rows() -> tuple[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {near_duplicates.SIGNATURES}")
         signatures = cursor.fetchone()[0]
-        cursor.execute(f"SELECT count(*) FROM {near_duplicates.BANDS}")
-        return signatures, cursor.fetchone()[0]
+        bands = 0
+        for table in near_duplicates.BAND_TABLES:  # the big band table and the recent one
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            bands += cursor.fetchone()[0]
+        return signatures, bands
 
 
 @pytest.mark.django_db

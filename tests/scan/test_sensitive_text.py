@@ -104,6 +104,52 @@ def test_stored_secret_values_are_found_and_short_ones_ignored():
     assert stored_secrets_pattern([]) is None
 
 
+def test_stored_secret_values_are_found_by_any_pattern_of_them_the_fast_path_included():
+    from storage.redaction import secrets_pattern, usable_secrets
+
+    values = ["wandb-7f3a9c21d0e4", "Sup3rS3cretProxyPass"]
+    text = "a Sup3rS3cretProxyPass inside, then wandb-7f3a9c21d0e4 at the end"
+    expected = [("secret", "Sup3rS3cretProxyPass"), ("secret", "wandb-7f3a9c21d0e4")]
+    assert found(text, stored_secrets_pattern(values)) == expected  # substring pre-check, then the pattern
+    assert found(text, secrets_pattern(usable_secrets(values))) == expected  # a pattern made elsewhere: no pre-check
+    assert found("nothing stored here", stored_secrets_pattern(values)) == []
+
+
+def with_check_digit(body: str) -> str:
+    """`body` and the Luhn check digit that makes it pass."""
+    from storage.sensitive_text import luhn_ok
+
+    return next(body + digit for digit in "0123456789" if luhn_ok(body + digit))
+
+
+@pytest.mark.parametrize(
+    ("start", "length", "card"),
+    [
+        ("4", 13, True),  # Visa
+        ("4", 16, True),
+        ("4", 19, True),
+        ("53", 16, True),  # Mastercard 51-55
+        ("2221", 16, True),  # Mastercard 2221-2720
+        ("2720", 16, True),
+        ("37", 15, True),  # American Express
+        ("6011", 16, True),  # Discover
+        ("645", 19, True),
+        ("36", 14, True),  # Diners Club International
+        ("39", 16, True),  # Diners Club (North America)
+        ("3530", 16, True),  # JCB
+        ("62", 17, True),  # UnionPay
+        ("56", 16, False),  # no scheme starts with 56
+        ("2721", 16, False),
+        ("37", 16, False),  # American Express numbers have 15 digits only
+        ("4", 14, False),  # Visa: 13, 16 or 19
+        ("36", 16, False),
+    ],
+)
+def test_card_numbers_need_a_scheme_of_their_length(start, length, card):
+    number = with_check_digit(start + "1" * (length - len(start) - 1))
+    assert found(f"card {number} ok") == ([("credit_card", number)] if card else [])
+
+
 def test_overlaps_keep_the_stronger_kind():
     # A URL password looks like the local part of an e-mail address: the secret wins.
     assert found("https://bob:hunter2222@host.example.com/") == [("secret", "hunter2222")]
