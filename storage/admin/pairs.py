@@ -25,6 +25,7 @@ from storage.admin.pair_filters import (
     HasMetadataFilter,
     InputLengthFilter,
     OutputLengthFilter,
+    ScanFlagFilter,
 )
 from storage.admin.pair_text import SNIPPET_SOURCE_CHARS, match_snippet, term_pattern
 from storage.exceptions import InvalidInput
@@ -32,6 +33,7 @@ from storage.models import ScrapedPair, ScrapeSession
 from storage.search.queries import parse_terms, search_queryset
 from storage.services import pair_edits
 from storage.services.scan import scan_pair
+from storage.services.scan_findings import pair_findings
 from storage.services.sessions import check_pair_text
 
 SESSION_PARAM = "session__id__exact"
@@ -243,7 +245,14 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
     # No created column: pairs share their session's time, and the texts need the width.
     list_display = ("id", "session_link", "input_preview", "output_preview")
     list_display_links = ("id",)
-    list_filter = (SessionIdFilter, InputLengthFilter, OutputLengthFilter, HasMetadataFilter, DomainFilter)
+    list_filter = (
+        SessionIdFilter,
+        InputLengthFilter,
+        OutputLengthFilter,
+        HasMetadataFilter,
+        DomainFilter,
+        ScanFlagFilter,
+    )
     list_select_related = ("session",)
     list_per_page = 100
     ordering = ("-id",)
@@ -268,15 +277,34 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
         if pair.pk is None:
             return "—"
         found = scan_pair(pair=pair)
+        scan, stored = pair_findings(pair=pair)
+        if scan is not None:
+            listed = format_html(
+                '<p class="ff-stored-findings">Flagged in the pairs list by the scan of session {} ({} UTC):'
+                " {} finding{}.</p>",
+                scan.session_id,
+                scan.scanned_at.strftime("%Y-%m-%d %H:%M:%S") if scan.scanned_at else "—",
+                len(stored),
+                pluralize(len(stored)),
+            )
+        else:
+            listed = format_html(
+                '<p class="ff-stored-findings">{}</p>', "Not flagged in the pairs list (no current stored finding)."
+            )
         if not found:
-            return "Nothing found (no e-mail address, phone number, IP address, card number or secret)."
+            return format_html(
+                "{}{}",
+                "Nothing found (no e-mail address, phone number, IP address, card number or secret).",
+                listed,
+            )
         return format_html(
-            '<ul class="ff-findings">{}</ul>',
+            '<ul class="ff-findings">{}</ul>{}',
             format_html_join(
                 "",
                 "<li>{} in {} (characters {}–{}): <code>{}</code></li>",
                 ((f.kind, f.side, f.start, f.end, excerpt) for f, excerpt in found),
             ),
+            listed,
         )
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
