@@ -39,8 +39,10 @@ def scan(context: JobContext, *, session_ids: list[int]) -> dict:
         for kind, count in result.counts.items():
             per_kind[kind] = per_kind.get(kind, 0) + count
     first = results[0].session_id
+    scanned = sum(result.pairs_scanned for result in results)
+    context.progress(scanned, scanned, force=True)  # the last call may have fallen within the throttle's second
     return {
-        "pairs": sum(result.pairs_scanned for result in results),
+        "pairs": scanned,
         "findings": sum(result.findings for result in results),
         "flagged_pairs": sum(result.flagged_pairs for result in results),
         "per_kind": per_kind,
@@ -56,6 +58,7 @@ def near_duplicates(context: JobContext, *, session_ids: list[int], threshold: f
     found = find_near_duplicates(
         session_ids=session_ids, threshold=threshold, progress=lambda done, total: context.progress(done, total)
     )
+    context.progress(found.pairs, found.pairs, force=True)
     context.output_path(CLUSTERS_FILE).write_text(json.dumps({"clusters": found.clusters}), encoding="utf-8")
     return {
         "clusters": len(found.clusters),
