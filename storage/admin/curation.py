@@ -20,8 +20,9 @@ from storage.admin.pairs import SESSION_PARAM
 from storage.exceptions import StorageError
 from storage.jobs.curation import scan_page_url
 from storage.jobs.runner import start_job
-from storage.models import TrainingConfig
+from storage.models import Job, TrainingConfig
 from storage.sensitive_text import KINDS, PLACEHOLDERS
+from storage.services import jobs as jobs_service
 from storage.services.datasets.formats import FORMATS
 from storage.services.length_profile import profile_session, sessions_without_long_pairs
 from storage.services.scan_findings import scan_and_store, session_findings
@@ -118,8 +119,9 @@ def scan_view(model_admin, request, object_id: str, *, formats: tuple[str, ...])
         for kind in KINDS
     ]
     context = {
-        **page_context(model_admin, request, session, f"Safe to publish? {session.label}"),
+        **page_context(model_admin, request, session, f"Safe to publish? Session {session.pk}: {session.label}"),
         "stored": stored,
+        "scan_job_url": scan_job_url(request, stored.scan.job_id) if stored and stored.scan.job_id else None,
         "kinds": kinds,
         "flagged_url": flagged_list_url(session.pk),
         "can_scan": may_start_scan(model_admin, request),
@@ -128,6 +130,11 @@ def scan_view(model_admin, request, object_id: str, *, formats: tuple[str, ...])
         "dropped_downloads": download_links(session.pk, formats, "?drop_flagged=1"),
     }
     return TemplateResponse(request, "admin/storage/scrapesession/scan.html", context)
+
+
+def scan_job_url(request, job_id: int) -> str | None:
+    """The page of the job that made the scan, when it is the user's to see."""
+    return job_url(Job(pk=job_id)) if jobs_service.visible_jobs(request.user).filter(pk=job_id).exists() else None
 
 
 def flagged_list_url(session_id: int, kind: str | None = None) -> str:

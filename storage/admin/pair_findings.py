@@ -58,3 +58,24 @@ def marked_blocks(text: str, findings: list) -> SafeString:
     pieces.append(text[position:])
     blocks = str(text_blocks("".join(pieces)))
     return mark_safe(SLOT_RE.sub(lambda match: marks[int(match.group(1))], blocks))  # marks are format_html output
+
+
+def masked_head(head: str | None, findings: list | None) -> str | None:
+    """The first characters of a text (cut in SQL) with each finding masked; one cut short shows its placeholder."""
+    if not head or not findings:
+        return head
+    pieces: list[str] = []
+    position = 0
+    for finding in sorted(findings, key=lambda f: f.start):
+        if finding.start >= len(head):
+            break
+        if finding.start < position:
+            continue
+        pieces.append(head[position : finding.start])
+        if finding.end <= len(head):
+            pieces.append(masked_value(head, finding.kind, finding.start, finding.end))
+        else:
+            pieces.append(PLACEHOLDERS[finding.kind])  # cut by the end of the head: nothing of it shows
+        position = min(finding.end, len(head))
+    pieces.append(head[position:])
+    return "".join(pieces)

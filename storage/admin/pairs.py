@@ -27,13 +27,14 @@ from storage.admin.pair_filters import (
     OutputLengthFilter,
     ScanFlagFilter,
 )
+from storage.admin.pair_findings import masked_head
 from storage.admin.pair_text import SNIPPET_SOURCE_CHARS, match_snippet, term_pattern
 from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession
 from storage.search.queries import parse_terms, search_queryset
 from storage.services import pair_edits
 from storage.services.scan import scan_pair
-from storage.services.scan_findings import pair_findings
+from storage.services.scan_findings import current_findings, pair_findings
 from storage.services.sessions import check_pair_text
 
 SESSION_PARAM = "session__id__exact"
@@ -158,8 +159,10 @@ def match_column(pattern):
 
     @admin.display(description="match")
     def match(pair: ScrapedPair):
+        found = getattr(pair, "scan_findings", {})
         return match_snippet(
-            [("input", getattr(pair, "input_head", None)), ("output", getattr(pair, "output_head", None))], pattern
+            [(side, masked_head(getattr(pair, f"{side}_head", None), found.get(side))) for side in ("input", "output")],
+            pattern,
         )
 
     return match
@@ -238,6 +241,23 @@ class PairChangeList(OfferedFiltersChangeList):
         # The count comes from pair_count; should that have drifted low, a "single page" must still stay one page.
         if not self.result_list.query.is_sliced:
             self.result_list = self.result_list[: self.list_max_show_all if self.show_all else self.list_per_page]
+        attach_stored_findings(self.result_list)
+
+
+def attach_stored_findings(pairs) -> None:
+    """Give each pair of the page its stored scan findings per side (one query), so its previews are masked."""
+    by_pair: dict[int, dict[str, list]] = {}
+    pairs = list(pairs)
+    if not pairs:
+        return
+    for finding in (
+        current_findings()
+        .filter(pair_id__in=[pair.pk for pair in pairs])
+        .only("pair_id", "side", "kind", "start", "end")
+    ):
+        by_pair.setdefault(finding.pair_id, {}).setdefault(finding.side, []).append(finding)
+    for pair in pairs:
+        pair.scan_findings = by_pair.get(pair.pk, {})
 
 
 @admin.register(ScrapedPair)
@@ -370,13 +390,16 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
         label = session_column_label(pair)
         return format_html(SESSION_LINK_HTML, url, label, label)
 
+    # What a stored scan found in the first characters is masked (the flagged filter lists exactly those pairs).
     @admin.display(description="input")
     def input_preview(self, pair: ScrapedPair) -> str:
-        return preview(getattr(pair, "input_preview", None) or pair.input_text)
+        head = getattr(pair, "input_preview", None) or pair.input_text
+        return preview(masked_head(head, getattr(pair, "scan_findings", {}).get("input")))
 
     @admin.display(description="output")
     def output_preview(self, pair: ScrapedPair) -> str:
-        return preview(getattr(pair, "output_preview", None) or pair.output_text)
+        head = getattr(pair, "output_preview", None) or pair.output_text
+        return preview(masked_head(head, getattr(pair, "scan_findings", {}).get("output")))
 
     def get_search_results(self, request, queryset, search_term):
         search_term = self.limited_search_term(request, search_term)

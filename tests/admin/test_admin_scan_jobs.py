@@ -94,6 +94,9 @@ def test_a_large_scan_runs_in_the_real_worker_and_its_findings_show_on_the_scan_
     assert 'value="Scan again"' in page
     status = admin_client.get(reverse("admin:storage_job_status") + f"?ids={job.pk}").content.decode()
     flagged = listed_ids(admin_client, scan="flagged")
+    pairs_list = admin_client.get(PAIRS, {"scan": "flagged"}).content.decode()
+    searched = admin_client.get(PAIRS, {"q": "key is"}).content.decode()  # the match column's snippet
+    assert "My key is [SECRET]" in pairs_list and "<mark>key</mark> <mark>is</mark> [SECRET]" in searched
     reader = admin_client.get(reverse("admin:storage_scrapedpair_read", args=[pair_ids(scraped)[1]]))
     # The planted token: nowhere in the tables, the job's report, its pages, the scan page, the status JSON.
     with connection.cursor() as cursor:
@@ -101,7 +104,7 @@ def test_a_large_scan_runs_in_the_real_worker_and_its_findings_show_on_the_scan_
         rows = repr(cursor.fetchall())
         cursor.execute("SELECT * FROM storage_scans")
         rows += repr(cursor.fetchall())
-    for text in (rows, json.dumps(job.result), job.message, job_html, listing, page, status):
+    for text in (rows, json.dumps(job.result), job.message, job_html, listing, page, status, pairs_list, searched):
         assert TOKEN not in text and TOKEN[3:12] not in text and EMAIL not in text
     assert flagged == set(pair_ids(scraped)[:3])
     reader_html = reader.content.decode()
