@@ -227,14 +227,22 @@ def _text(pair: ScrapedPair, side: str) -> str:
     return pair.input_text if side == "input" else pair.output_text
 
 
-def _masked(finding: ScanFinding, pair: ScrapedPair | None = None) -> str | None:
-    pair = pair or ScrapedPair.all_objects.filter(pk=finding.pair_id).only("input_text", "output_text").first()
+def _masked(finding: ScanFinding) -> str | None:
+    pair = ScrapedPair.all_objects.filter(pk=finding.pair_id).only("input_text", "output_text").first()
     if pair is None:
         return None
     text = _text(pair, finding.side)
     if not 0 <= finding.start < finding.end <= len(text):
         return None  # offsets that do not fit the text are never shown (an edit deletes them; this is a guard)
-    return masked_example(text, Finding(finding.kind, finding.start, finding.end))
+    # The other findings of that side as the scan stored them (stored secret settings included), masked too.
+    others = [
+        Finding(kind, start, end)
+        for kind, start, end in ScanFinding.objects.filter(
+            scan_id=finding.scan_id, pair_id=finding.pair_id, side=finding.side
+        ).values_list("kind", "start", "end")
+        if end <= len(text)
+    ]
+    return masked_example(text, Finding(finding.kind, finding.start, finding.end), findings=others)
 
 
 def pair_findings(*, pair: ScrapedPair) -> tuple[SessionScan | None, list[ScanFinding]]:

@@ -188,3 +188,18 @@ def test_an_abandoned_scan_is_invisible_and_pruned(planted):
     assert scan_findings.orphan_count() == 1
     scan_findings.prune_orphans()
     assert not SessionScan.objects.filter(pk=dead.pk).exists() and stored() == current
+
+
+@pytest.mark.django_db
+def test_examples_never_show_a_stored_secret_setting_beside_another_finding(session_factory):
+    from storage.services.settings import set_setting
+
+    stored_secret = "correcthorsebatterystaple99"  # the desktop app's value: no token shape at all
+    set_setting(key="huggingface.token", value=stored_secret)
+    session, _ = make_session(session_factory, [(f"mail {EMAIL} key {stored_secret}", "ok")])
+    scan_and_store(session_ids=[session.pk])
+    summary = session_findings(session_id=session.pk)
+    assert summary.counts["email"] == 1 and summary.counts["secret"] == 1
+    excerpts = [e.excerpt for examples in summary.examples.values() for e in examples]
+    assert excerpts and all("horse" not in e and EMAIL not in e for e in excerpts), excerpts
+    assert stored_secret not in every_stored_value()
