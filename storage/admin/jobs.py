@@ -82,9 +82,9 @@ def result_html(job: Job, user, *, compact: bool = False):
         )
     if report.get("open_url") and str(report["open_url"]).startswith("/"):
         # A page of this admin showing the result (a scan's findings, near-duplicate clusters to review).
-        parts.append(
-            format_html('<a class="ff-job-open" href="{}">{}</a>', report["open_url"], report.get("open_label"))
-        )
+        # On the job's own page a button, so it stands apart from the download link beside it.
+        css = "ff-job-open" if compact else "button ff-job-open"
+        parts.append(format_html('<a class="{}" href="{}">{}</a>', css, report["open_url"], report.get("open_label")))
     if job.result_file and user is not None and jobs_service.may_download(user, job):
         parts.append(
             format_html(

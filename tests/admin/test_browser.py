@@ -790,3 +790,45 @@ def test_a_scan_job_started_in_the_browser_then_its_findings_and_the_flagged_fil
         assert csp_violations(browser) == []
     finally:
         stop_worker(worker)
+
+
+def test_near_duplicates_of_a_large_selection_found_by_a_job_then_reviewed_in_the_browser(
+    browser, live_server, django_user_model, settings
+):
+    """Sessions list → "Find near-duplicates…" over the inline limit → the job page follows the real worker →
+    "Review 1 cluster" → the review page reads the job's clusters."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from storage.models import ScrapedPair
+    from storage.services import sessions as sessions_service
+    from tests.helpers.jobs import start_worker, stop_worker
+
+    settings.FINEFOUNDRY_INLINE_MAX_PAIRS = 2
+    CURJOBS_SHOTS.mkdir(parents=True, exist_ok=True)
+    question = "How do I fix a python import error in my virtualenv when pip installs the package twice?"
+    answer = "Delete the virtualenv, create it again and install the package once with pip; then import works."
+    new = sessions_service.create_scrape_session(source="4chan", name="new scrape")
+    variants = [question, question.replace("twice", "again"), "A different question about ovens?"]
+    sessions_service.add_scraped_pairs(session_id=new.pk, pairs=[{"input": v, "output": answer} for v in variants])
+    first, again, _ = ScrapedPair.objects.filter(session=new).order_by("id").values_list("id", flat=True)
+    base = live_server.url
+    log_in(browser, base, django_user_model)
+    worker = start_worker()
+    try:
+        browser.get(base + reverse("admin:storage_scrapesession_changelist"))
+        find(browser, f"input.action-select[value='{new.pk}']").click()
+        Select(find(browser, "select[name=action]")).select_by_value("find_near_duplicates")
+        find(browser, "button[name=index]").click()
+        link = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "a.ff-job-open"), what="the finished job")[0]
+        assert link.text == "Review 1 cluster"
+        browser.save_screenshot(str(CURJOBS_SHOTS / "near-duplicates-job.png"))
+        link.click()
+        assert "background job" in find(browser, ".ff-from-job").text
+        assert find(browser, "table.ff-cluster ins").text == "again?"
+        assert browser.find_elements(By.CSS_SELECTOR, f"#remove-{first}")
+        assert browser.find_elements(By.CSS_SELECTOR, f"#remove-{again}")
+        browser.save_screenshot(str(CURJOBS_SHOTS / "near-duplicates-review.png"))
+        assert csp_violations(browser) == []
+    finally:
+        stop_worker(worker)
