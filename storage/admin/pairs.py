@@ -241,7 +241,8 @@ class PairChangeList(OfferedFiltersChangeList):
         # The count comes from pair_count; should that have drifted low, a "single page" must still stay one page.
         if not self.result_list.query.is_sliced:
             self.result_list = self.result_list[: self.list_max_show_all if self.show_all else self.list_per_page]
-        attach_stored_findings(self.result_list)
+        if not getattr(request, pair_reader.NO_COUNT, False):  # the reader never shows these rows
+            attach_stored_findings(self.result_list)
 
 
 def attach_stored_findings(pairs) -> None:
