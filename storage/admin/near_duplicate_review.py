@@ -126,7 +126,10 @@ class NearDuplicateReviewMixin:
         path = jobs_service.result_path(job)
         if path is None:
             raise StorageError(f"the clusters of job {job_id} are gone (its file was removed): run it again")
-        clusters = json.loads(path.read_text(encoding="utf-8"))["clusters"]
+        try:
+            clusters = json.loads(path.read_text(encoding="utf-8"))["clusters"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StorageError(f"the clusters file of job {job_id} cannot be read ({exc}): run it again") from None
         report = job.result or {}
         return NearDuplicates(
             clusters=clusters, pairs=report.get("pairs", 0), signed=report.get("signed", 0), candidates=0
