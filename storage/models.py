@@ -257,6 +257,62 @@ class Job(models.Model):
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
 
+class SessionScan(models.Model):
+    """One safe-to-publish scan of one session (storage/services/scan_findings.py): when, how much, its state.
+
+    Ours. Readers use only the `current` scan of a session: a new scan writes its findings under its own
+    row (`writing`) in short transactions and becomes current in one short transaction at the end.
+    """
+
+    class Status(models.TextChoices):
+        WRITING = "writing"
+        CURRENT = "current"
+        SUPERSEDED = "superseded"
+
+    session_id = models.IntegerField()  # no foreign key: the desktop app deletes sessions with its own SQL
+    status = models.TextField(choices=Status, default=Status.WRITING)
+    job_id = models.IntegerField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    scanned_at = models.DateTimeField(null=True, blank=True)
+    pairs_scanned = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "storage_scans"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["session_id", "status"], name="idx_storage_scans_session")]
+
+    def __str__(self) -> str:
+        return f"scan {self.pk} of session {self.session_id}"
+
+
+class ScanFinding(models.Model):
+    """Where the scan found something in a pair: offsets only, never the text found.
+
+    No foreign key to scraped_pairs (as the near-duplicate signatures): a finding of a deleted pair is an
+    orphan every reader skips (joined with the pairs) and doctor prunes; an edit deletes the pair's findings
+    (a trigger on scraped_pairs, migration 0011), so an edited text is never shown as flagged by old offsets.
+    """
+
+    scan_id = models.IntegerField()
+    pair_id = models.BigIntegerField()
+    side = models.TextField()  # "input" or "output"
+    kind = models.TextField()  # storage.sensitive_text.KINDS
+    start = models.IntegerField()
+    end = models.IntegerField()
+    scanned_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "storage_scan_findings"
+        ordering = ["pair_id", "side", "start"]
+        indexes = [
+            models.Index(fields=["pair_id"], name="idx_scan_findings_pair"),
+            models.Index(fields=["scan_id", "kind", "pair_id"], name="idx_scan_findings_scan_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} in pair {self.pair_id} {self.side} [{self.start}:{self.end}]"
+
+
 class TrainingRun(models.Model):
     """One fine-tuning run and where its artefacts live."""
 

@@ -7,17 +7,25 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from storage.admin.charts import bar_chart
+from storage.admin.jobs import job_url
+from storage.admin.pair_filters import ScanFlagFilter
+from storage.admin.pairs import SESSION_PARAM
 from storage.exceptions import StorageError
-from storage.models import TrainingConfig
+from storage.jobs.curation import scan_page_url
+from storage.jobs.runner import start_job
+from storage.models import Job, TrainingConfig
 from storage.sensitive_text import KINDS, PLACEHOLDERS
+from storage.services import jobs as jobs_service
 from storage.services.datasets.formats import FORMATS
 from storage.services.length_profile import profile_session, sessions_without_long_pairs
-from storage.services.scan import scan_sessions
+from storage.services.scan_findings import scan_and_store, session_findings
 
 KIND_TITLES = {
     "email": "E-mail addresses",
@@ -54,33 +62,85 @@ def download_links(session_id: int, formats: tuple[str, ...], query: str) -> lis
     ]
 
 
+def may_see_findings(request) -> bool:
+    """Findings point into pairs' texts: only staff who may view pairs see them."""
+    return request.user.has_perm("storage.view_scrapedpair")
+
+
+def may_start_scan(model_admin, request) -> bool:
+    """A scan writes its findings (and replaces the session's earlier ones): change permission, as a dedupe."""
+    return model_admin.has_change_permission(request) and may_see_findings(request)
+
+
+def start_scan(model_admin, request, session_ids: list[int], pairs: int):
+    """Scan inline (small) or as a background job (over FINEFOUNDRY_INLINE_MAX_PAIRS); return where to go next."""
+    if pairs > settings.FINEFOUNDRY_INLINE_MAX_PAIRS:
+        label = f"Scan of session{'s' if len(session_ids) > 1 else ''} {', '.join(map(str, session_ids))}"
+        job = start_job(kind="scan", label=label, params={"session_ids": session_ids}, user=request.user)
+        model_admin.message_user(request, f"Started in the background: {job.label}. This page follows it.")
+        return HttpResponseRedirect(job_url(job))
+    try:
+        results = scan_and_store(session_ids=session_ids)
+    except StorageError as exc:
+        model_admin.message_user(request, f"Nothing scanned: {exc}", messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:storage_scrapesession_changelist"))
+    found = sum(result.findings for result in results)
+    scanned = sum(result.pairs_scanned for result in results)
+    model_admin.message_user(
+        request,
+        f"Scanned {scanned:,} pair{pluralize(scanned)}: {found:,} finding{pluralize(found)} stored.",
+        messages.SUCCESS,
+    )
+    return HttpResponseRedirect(scan_page_url(session_ids[0]))
+
+
 def scan_view(model_admin, request, object_id: str, *, formats: tuple[str, ...]):
-    """Counts per kind, a few masked examples, and downloads with findings redacted or flagged pairs left out."""
+    """The session's stored findings (counts per kind, masked examples); a button scans it (again); downloads."""
     session = session_or_404(model_admin, request, object_id)
-    report = scan_sessions(session_ids=[session.pk])
-    counts = report.counts
+    if not may_see_findings(request):
+        raise PermissionDenied
+    if request.method == "POST":
+        if not may_start_scan(model_admin, request):
+            raise PermissionDenied
+        return start_scan(model_admin, request, [session.pk], session.pair_count or 0)
+    stored = session_findings(session_id=session.pk)
     kinds = [
         {
             "kind": kind,
             "title": KIND_TITLES[kind],
             "placeholder": PLACEHOLDERS[kind],
-            "count": counts[kind],
+            "count": stored.counts[kind] if stored else 0,
+            "filter_url": flagged_list_url(session.pk, kind),
             "examples": [
                 (reverse("admin:storage_scrapedpair_change", args=[example.pair_id]), example)
-                for example in report.examples[kind]
+                for example in (stored.examples[kind] if stored else [])
             ],
         }
         for kind in KINDS
     ]
     context = {
-        **page_context(model_admin, request, session, f"Safe to publish? {session.label}"),
-        "report": report,
+        **page_context(model_admin, request, session, f"Safe to publish? Session {session.pk}: {session.label}"),
+        "stored": stored,
+        "scan_job_url": scan_job_url(request, stored.scan.job_id) if stored and stored.scan.job_id else None,
         "kinds": kinds,
-        "total_findings": len(report.findings),
+        "flagged_url": flagged_list_url(session.pk),
+        "can_scan": may_start_scan(model_admin, request),
+        "in_background": (session.pair_count or 0) > settings.FINEFOUNDRY_INLINE_MAX_PAIRS,
         "redacted_downloads": download_links(session.pk, formats, "?redact=1"),
         "dropped_downloads": download_links(session.pk, formats, "?drop_flagged=1"),
     }
     return TemplateResponse(request, "admin/storage/scrapesession/scan.html", context)
+
+
+def scan_job_url(request, job_id: int) -> str | None:
+    """The page of the job that made the scan, when it is the user's to see."""
+    return job_url(Job(pk=job_id)) if jobs_service.visible_jobs(request.user).filter(pk=job_id).exists() else None
+
+
+def flagged_list_url(session_id: int, kind: str | None = None) -> str:
+    """The pairs list of the session, only the pairs its scan flagged (as `kind`)."""
+    query = urlencode({SESSION_PARAM: session_id, ScanFlagFilter.parameter_name: kind or ScanFlagFilter.FLAGGED})
+    return f"{reverse('admin:storage_scrapedpair_changelist')}?{query}"
 
 
 class ProfileForm(forms.Form):

@@ -58,7 +58,7 @@ def progress_html(job: Job):
 
 
 # The counts the jobs list shows in one line; a job's own page shows the whole report.
-SUMMARY_KEYS = ("pairs", "removed")
+SUMMARY_KEYS = ("pairs", "removed", "findings", "clusters")
 
 
 def result_html(job: Job, user, *, compact: bool = False):
@@ -80,6 +80,11 @@ def result_html(job: Job, user, *, compact: bool = False):
                 report.get("session_id"),
             )
         )
+    if report.get("open_url") and str(report["open_url"]).startswith("/"):
+        # A page of this admin showing the result (a scan's findings, near-duplicate clusters to review).
+        # On the job's own page a button, so it stands apart from the download link beside it.
+        css = "ff-job-open" if compact else "button ff-job-open"
+        parts.append(format_html('<a class="{}" href="{}">{}</a>', css, report["open_url"], report.get("open_label")))
     if job.result_file and user is not None and jobs_service.may_download(user, job):
         parts.append(
             format_html(
@@ -97,7 +102,11 @@ def result_html(job: Job, user, *, compact: bool = False):
         if summary:
             parts.append(format_html('<span class="ff-job-summary">{}</span>', summary))
         return format_html_join(" · ", "{}", ((part,) for part in parts))
-    shown = {k: v for k, v in report.items() if k not in ("session_url",) and not isinstance(v, dict | list)}
+    shown = {
+        k: v
+        for k, v in report.items()
+        if k not in ("session_url", "open_url", "open_label") and not isinstance(v, dict | list)
+    }
     if shown:
         parts.append(
             format_html(

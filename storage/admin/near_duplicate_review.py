@@ -1,13 +1,19 @@
 """The near-duplicate review page and the answers-per-prompt cap, reached from the sessions list's actions.
 
-The page computes clusters with storage.services.near_duplicates on each visit (signatures are
-stored, so only new or edited pairs are signed); removals go through `remove_pairs`, which keeps
-pair_count exact, and only pairs of the sessions under review can be removed.
+Sessions of up to FINEFOUNDRY_INLINE_MAX_PAIRS pairs are clustered inside the request, as before
+(signatures are stored, so only new or edited pairs are signed). Larger ones are clustered by a background
+job ("near-duplicates", storage/jobs/curation.py) that writes the clusters to its file; the job's page links
+to this page with `job=<id>`, which then reads the clusters from that file instead of computing them.
+Removals go through `remove_pairs`, which keeps pair_count exact, and only pairs of the sessions under review
+can be removed; a pair removed (or deleted elsewhere) since the job ran is simply left out of its cluster.
 """
 
 from __future__ import annotations
 
+import json
+
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
@@ -15,13 +21,16 @@ from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.http import urlencode
 
+from storage.admin.jobs import job_url
 from storage.admin.word_diff import marked_words
 from storage.exceptions import StorageError
-from storage.models import ScrapedPair, ScrapeSession
+from storage.jobs.curation import review_page_url
+from storage.jobs.runner import start_job
+from storage.models import Job, ScrapedPair, ScrapeSession
+from storage.services import jobs as jobs_service
 from storage.services.answer_cap import cap_answers_per_prompt
-from storage.services.near_duplicates import find_near_duplicates, remove_pairs
+from storage.services.near_duplicates import NearDuplicates, find_near_duplicates, remove_pairs
 
 CLUSTERS_PER_PAGE = 20
 
@@ -29,6 +38,7 @@ CLUSTERS_PER_PAGE = 20
 class ReviewForm(forms.Form):
     sessions = forms.CharField(widget=forms.HiddenInput)
     threshold = forms.FloatField(min_value=0.5, max_value=1.0, initial=0.8, label="Jaccard threshold")
+    job = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def clean_sessions(self) -> list[int]:
         try:
@@ -84,13 +94,46 @@ class NearDuplicateReviewMixin:
             ),
         ]
 
-    def review_url(self, session_ids: list[int], threshold: float = 0.8) -> str:
-        query = urlencode({"sessions": ",".join(map(str, session_ids)), "threshold": threshold})
-        return f"{reverse('admin:storage_scrapesession_near_duplicates')}?{query}"
+    def review_url(self, session_ids: list[int], threshold: float = 0.8, job_id: int | None = None) -> str:
+        return review_page_url(session_ids=session_ids, threshold=threshold, job_id=job_id)
 
     def find_near_duplicates_action(self, request, queryset):
-        """Open the review page for the selected sessions."""
-        return HttpResponseRedirect(self.review_url(sorted(queryset.values_list("pk", flat=True))))
+        """Open the review page for the selected sessions; over the inline limit, cluster them in a job first."""
+        sessions = list(queryset.order_by("id").only("id", "pair_count"))
+        ids = [s.pk for s in sessions]
+        if sum(s.pair_count or 0 for s in sessions) > settings.FINEFOUNDRY_INLINE_MAX_PAIRS:
+            return self.start_near_duplicates_job(request, ids, 0.8)
+        return HttpResponseRedirect(self.review_url(ids))
+
+    def start_near_duplicates_job(self, request, session_ids: list[int], threshold: float):
+        label = f"Near-duplicates in session{'s' if len(session_ids) > 1 else ''} {', '.join(map(str, session_ids))}"
+        job = start_job(
+            kind="near-duplicates",
+            label=f"{label} (threshold {threshold})",
+            params={"session_ids": session_ids, "threshold": threshold},
+            user=request.user,
+        )
+        self.message_user(request, f"Started in the background: {job.label}. This page follows it.", messages.INFO)
+        return HttpResponseRedirect(job_url(job))
+
+    def clusters_of_job(self, request, job_id: int, session_ids: list[int], threshold: float) -> NearDuplicates:
+        """The clusters a near-duplicates job of these sessions and threshold stored (a job the user may see)."""
+        job = jobs_service.visible_jobs(request.user).filter(pk=job_id, kind="near-duplicates").first()
+        if job is None or job.params.get("session_ids") != session_ids or job.params.get("threshold") != threshold:
+            raise StorageError(f"no near-duplicates job {job_id} of these sessions and threshold is yours to see")
+        if job.status != Job.Status.SUCCEEDED:
+            raise StorageError(f"job {job_id} is {job.get_status_display().lower()}, not finished")
+        path = jobs_service.result_path(job)
+        if path is None:
+            raise StorageError(f"the clusters of job {job_id} are gone (its file was removed): run it again")
+        try:
+            clusters = json.loads(path.read_text(encoding="utf-8"))["clusters"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StorageError(f"the clusters file of job {job_id} cannot be read ({exc}): run it again") from None
+        report = job.result or {}
+        return NearDuplicates(
+            clusters=clusters, pairs=report.get("pairs", 0), signed=report.get("signed", 0), candidates=0
+        )
 
     def near_duplicates_view(self, request):
         if not self.has_change_permission(request) or not request.user.has_perm("storage.delete_scrapedpair"):
@@ -100,9 +143,29 @@ class NearDuplicateReviewMixin:
             self.message_user(request, f"Cannot review: {form.errors.as_text()}", messages.ERROR)
             return HttpResponseRedirect(reverse("admin:storage_scrapesession_changelist"))
         session_ids, threshold = form.cleaned_data["sessions"], form.cleaned_data["threshold"]
-        back = self.review_url(session_ids, threshold)
+        job_id = form.cleaned_data.get("job")
+        back = self.review_url(session_ids, threshold, job_id)
+        sessions = ScrapeSession.objects.filter(pk__in=session_ids).order_by("id")
+        large = sum(s.pair_count or 0 for s in sessions) > settings.FINEFOUNDRY_INLINE_MAX_PAIRS
+        if request.method == "POST" and "start" in request.POST:
+            return self.start_near_duplicates_job(request, session_ids, threshold)
+        if job_id is None and large:
+            # Too many pairs to cluster inside a request: offer the job (a POST), never start one on a GET.
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Near-duplicate pairs",
+                "opts": self.model._meta,
+                "form": form,
+                "sessions": sessions,
+                "total": sum(s.pair_count or 0 for s in sessions),
+                "session_param": ",".join(map(str, session_ids)),
+            }
+            return TemplateResponse(request, "admin/storage/scrapesession/near_duplicates_start.html", context)
         try:
-            found = find_near_duplicates(session_ids=session_ids, threshold=threshold)
+            if job_id is not None:
+                found = self.clusters_of_job(request, job_id, session_ids, threshold)
+            else:
+                found = find_near_duplicates(session_ids=session_ids, threshold=threshold)
         except StorageError as exc:
             self.message_user(request, f"Cannot review: {exc}", messages.ERROR)
             return HttpResponseRedirect(reverse("admin:storage_scrapesession_changelist"))
@@ -135,10 +198,11 @@ class NearDuplicateReviewMixin:
                 "back": back,
             }
             return TemplateResponse(request, "admin/storage/scrapesession/near_duplicates_confirm.html", context)
-        sessions = ScrapeSession.objects.filter(pk__in=session_ids).order_by("id")
         context = {
             **self.admin_site.each_context(request),
             "title": "Near-duplicate pairs",
+            "job": jobs_service.visible_jobs(request.user).filter(pk=job_id).first() if job_id else None,
+            "large": large,
             "opts": self.model._meta,
             "form": form,
             "sessions": sessions,

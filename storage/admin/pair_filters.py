@@ -151,3 +151,41 @@ class DomainFilter(FormFilterMixin, admin.SimpleListFilter):
     def queryset(self, request, queryset):
         domain = self.domain()
         return queryset if domain is None else queryset.filter(domain_q(domain))
+
+
+class ScanFlagFilter(admin.SimpleListFilter):
+    """Flagged by the safe-to-publish scan: any kind, one kind, or not flagged; from the stored current scans.
+
+    Only what the last scan of each session stored counts (storage/services/scan_findings.py): a pair edited
+    since has no findings until its session is scanned again, a pair never scanned is "not flagged".
+    """
+
+    title = "flagged by the scan"
+    parameter_name = "scan"
+    FLAGGED = "flagged"
+    NOT_FLAGGED = "not_flagged"
+
+    def lookups(self, request, model_admin):
+        # Imported here so this filter stays one self-contained block of the module.
+        from storage.sensitive_text import KINDS
+
+        return (
+            (self.FLAGGED, "flagged (any kind)"),
+            *((kind, f"flagged: {kind.replace('_', ' ')}") for kind in KINDS),
+            (self.NOT_FLAGGED, "not flagged (or not scanned)"),
+        )
+
+    def queryset(self, request, queryset):
+        from storage.sensitive_text import KINDS
+        from storage.services.scan_findings import flagged_pairs
+
+        value = self.value()
+        if value is None:
+            return queryset
+        if value == self.FLAGGED:
+            return flagged_pairs(queryset)
+        if value == self.NOT_FLAGGED:
+            return flagged_pairs(queryset, flagged=False)
+        if value in KINDS:
+            return flagged_pairs(queryset, kind=value)
+        raise IncorrectLookupParameters(f"scan must be flagged, not_flagged or a kind of finding, got {value!r}")

@@ -17,9 +17,10 @@ from django.urls import reverse
 
 from storage.admin.display import pretty_json
 from storage.admin.pair_filters import url_domain
-from storage.admin.pair_text import text_blocks
+from storage.admin.pair_findings import marked_blocks
 from storage.exceptions import InvalidInput
 from storage.services import pair_edits
+from storage.services.scan import scan_pair
 
 EDIT_FIELDS = ("input_text", "output_text")
 # Set on a request whose changelist is built for its rows only (ScrapedPairAdmin.known_count reads it).
@@ -74,13 +75,16 @@ def reader_view(model_admin, request, object_id: str):
     except IncorrectLookupParameters as exc:
         return HttpResponseBadRequest(f"These list filters are not valid: {exc}")
     changelist_url = reverse("admin:storage_scrapedpair_changelist")
+    found = scan_pair(pair=pair)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
         "title": f"Reading {pair}",
         "pair": pair,
-        "input_html": text_blocks(pair.input_text),
-        "output_html": text_blocks(pair.output_text),
+        # Whatever the scan finds in the text as it is now is marked and masked, never shown (issue 14).
+        "input_html": marked_blocks(pair.input_text, [f for f, _ in found if f.side == "input"]),
+        "output_html": marked_blocks(pair.output_text, [f for f, _ in found if f.side == "output"]),
+        "findings_count": len(found),
         "metadata_html": pretty_json(pair.metadata) if pair.metadata else None,
         "source_link": pair.source_url if url_domain(pair.source_url) else None,
         "form": form,

@@ -25,13 +25,16 @@ from storage.admin.pair_filters import (
     HasMetadataFilter,
     InputLengthFilter,
     OutputLengthFilter,
+    ScanFlagFilter,
 )
+from storage.admin.pair_findings import masked_head
 from storage.admin.pair_text import SNIPPET_SOURCE_CHARS, match_snippet, term_pattern
 from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession
 from storage.search.queries import parse_terms, search_queryset
 from storage.services import pair_edits
 from storage.services.scan import scan_pair
+from storage.services.scan_findings import current_findings, pair_findings
 from storage.services.sessions import check_pair_text
 
 SESSION_PARAM = "session__id__exact"
@@ -156,8 +159,10 @@ def match_column(pattern):
 
     @admin.display(description="match")
     def match(pair: ScrapedPair):
+        found = getattr(pair, "scan_findings", {})
         return match_snippet(
-            [("input", getattr(pair, "input_head", None)), ("output", getattr(pair, "output_head", None))], pattern
+            [(side, masked_head(getattr(pair, f"{side}_head", None), found.get(side))) for side in ("input", "output")],
+            pattern,
         )
 
     return match
@@ -236,6 +241,24 @@ class PairChangeList(OfferedFiltersChangeList):
         # The count comes from pair_count; should that have drifted low, a "single page" must still stay one page.
         if not self.result_list.query.is_sliced:
             self.result_list = self.result_list[: self.list_max_show_all if self.show_all else self.list_per_page]
+        if not getattr(request, pair_reader.NO_COUNT, False):  # the reader never shows these rows
+            attach_stored_findings(self.result_list)
+
+
+def attach_stored_findings(pairs) -> None:
+    """Give each pair of the page its stored scan findings per side (one query), so its previews are masked."""
+    by_pair: dict[int, dict[str, list]] = {}
+    pairs = list(pairs)
+    if not pairs:
+        return
+    for finding in (
+        current_findings()
+        .filter(pair_id__in=[pair.pk for pair in pairs])
+        .only("pair_id", "side", "kind", "start", "end")
+    ):
+        by_pair.setdefault(finding.pair_id, {}).setdefault(finding.side, []).append(finding)
+    for pair in pairs:
+        pair.scan_findings = by_pair.get(pair.pk, {})
 
 
 @admin.register(ScrapedPair)
@@ -243,7 +266,14 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
     # No created column: pairs share their session's time, and the texts need the width.
     list_display = ("id", "session_link", "input_preview", "output_preview")
     list_display_links = ("id",)
-    list_filter = (SessionIdFilter, InputLengthFilter, OutputLengthFilter, HasMetadataFilter, DomainFilter)
+    list_filter = (
+        SessionIdFilter,
+        InputLengthFilter,
+        OutputLengthFilter,
+        HasMetadataFilter,
+        DomainFilter,
+        ScanFlagFilter,
+    )
     list_select_related = ("session",)
     list_per_page = 100
     ordering = ("-id",)
@@ -268,15 +298,34 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
         if pair.pk is None:
             return "—"
         found = scan_pair(pair=pair)
+        scan, stored = pair_findings(pair=pair)
+        if scan is not None:
+            listed = format_html(
+                '<p class="ff-stored-findings">Flagged in the pairs list by the scan of session {} ({} UTC):'
+                " {} finding{}.</p>",
+                scan.session_id,
+                scan.scanned_at.strftime("%Y-%m-%d %H:%M:%S") if scan.scanned_at else "—",
+                len(stored),
+                pluralize(len(stored)),
+            )
+        else:
+            listed = format_html(
+                '<p class="ff-stored-findings">{}</p>', "Not flagged in the pairs list (no current stored finding)."
+            )
         if not found:
-            return "Nothing found (no e-mail address, phone number, IP address, card number or secret)."
+            return format_html(
+                "{}{}",
+                "Nothing found (no e-mail address, phone number, IP address, card number or secret).",
+                listed,
+            )
         return format_html(
-            '<ul class="ff-findings">{}</ul>',
+            '<ul class="ff-findings">{}</ul>{}',
             format_html_join(
                 "",
                 "<li>{} in {} (characters {}–{}): <code>{}</code></li>",
                 ((f.kind, f.side, f.start, f.end, excerpt) for f, excerpt in found),
             ),
+            listed,
         )
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
@@ -342,13 +391,16 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
         label = session_column_label(pair)
         return format_html(SESSION_LINK_HTML, url, label, label)
 
+    # What a stored scan found in the first characters is masked (the flagged filter lists exactly those pairs).
     @admin.display(description="input")
     def input_preview(self, pair: ScrapedPair) -> str:
-        return preview(getattr(pair, "input_preview", None) or pair.input_text)
+        head = getattr(pair, "input_preview", None) or pair.input_text
+        return preview(masked_head(head, getattr(pair, "scan_findings", {}).get("input")))
 
     @admin.display(description="output")
     def output_preview(self, pair: ScrapedPair) -> str:
-        return preview(getattr(pair, "output_preview", None) or pair.output_text)
+        head = getattr(pair, "output_preview", None) or pair.output_text
+        return preview(masked_head(head, getattr(pair, "scan_findings", {}).get("output")))
 
     def get_search_results(self, request, queryset, search_term):
         search_term = self.limited_search_term(request, search_term)

@@ -146,6 +146,7 @@ class ScrapeSessionAdmin(NearDuplicateReviewMixin, FineFoundryModelAdmin):
         "merge",
         "remove_duplicates",
         "find_near_duplicates",
+        "scan_for_findings",
         "cap_answers_per_prompt",
     ]
     change_list_template = "admin/storage/scrapesession/change_list.html"
@@ -381,6 +382,14 @@ class ScrapeSessionAdmin(NearDuplicateReviewMixin, FineFoundryModelAdmin):
     @admin.action(description="Find near-duplicates…", permissions=["change"])
     def find_near_duplicates(self, request, queryset):
         return self.find_near_duplicates_action(request, queryset)
+
+    @admin.action(description="Scan for personal data and secrets (findings stored)", permissions=["change"])
+    def scan_for_findings(self, request, queryset):
+        """Scan the selected sessions and store their findings: inline when small, else a background job."""
+        if not curation.may_start_scan(self, request):
+            raise PermissionDenied
+        sessions = list(queryset.order_by("id").only("id", "pair_count"))
+        return curation.start_scan(self, request, [s.pk for s in sessions], session_pairs_total(sessions))
 
     @admin.action(description="Cap answers per prompt…", permissions=["change"])
     def cap_answers_per_prompt(self, request, queryset):

@@ -19,7 +19,7 @@ from storage.services import jobs as jobs_service
 
 # Modules whose @job_kind functions are the jobs there are; add yours here. Settings may name more
 # (FINEFOUNDRY_JOB_KIND_MODULES, from the environment variable of that name: comma-separated).
-KIND_MODULES = ("storage.jobs.kinds",)
+KIND_MODULES = ("storage.jobs.kinds", "storage.jobs.curation")
 # Progress is written at most this often (a job may report every row).
 PROGRESS_EVERY_SECONDS = 1.0
 

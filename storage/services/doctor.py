@@ -56,7 +56,7 @@ from storage.db import files
 from storage.exceptions import StorageError, UnsafePath
 from storage.models import EvaluationRun, ScrapedPair, ScrapeSession, TrainingRun
 from storage.search import health as search_index_health
-from storage.services import jobs, near_duplicates, pair_counts, run_files, runs
+from storage.services import jobs, near_duplicates, pair_counts, run_files, runs, scan_findings
 from storage.services.datasets import import_sessions
 from storage.services.run_reports import format_duration
 
@@ -398,6 +398,18 @@ def check_orphan_signatures(context: DoctorContext) -> list[Finding]:
     return [finding]
 
 
+def check_orphan_findings(context: DoctorContext) -> list[Finding]:
+    """Scan findings of pairs deleted since, or of scans replaced or abandoned (harmless: readers skip them)."""
+    orphans = scan_findings.orphan_count()
+    if not orphans:
+        return []
+    finding = Finding(f"{orphans:,} stored scan findings belong to deleted pairs or to replaced scans")
+    if context.fix:
+        scan_findings.prune_orphans()
+        finding.fixed, finding.action = True, "pruned them"
+    return [finding]
+
+
 # Every check, in the order they run and are reported; `--check NAME` picks by the first field.
 CHECKS: tuple[Check, ...] = (
     Check("integrity", "SQLite file integrity", check_integrity),
@@ -411,4 +423,5 @@ CHECKS: tuple[Check, ...] = (
     Check("missing-directories", "Every run's directory exists", check_missing_directories),
     Check("search-index", "Search index covers every pair", check_search_index),
     Check("signatures", "Near-duplicate signatures belong to existing pairs", check_orphan_signatures),
+    Check("scan-findings", "Stored scan findings belong to existing pairs and current scans", check_orphan_findings),
 )

@@ -334,6 +334,7 @@ def test_curation_pages_scan_profile_and_a_new_session(browser, live_server, ses
 
     browser.get(base + reverse("admin:storage_scrapesession_change", args=[session.pk]))
     browser.find_element(By.PARTIAL_LINK_TEXT, "Safe to publish?").click()
+    find(browser, ".ff-scan-form input[type=submit]").click()  # small: scanned inside the request
     table = find(browser, "table.ff-scan-counts")
     assert "hf_AbCd" not in browser.page_source and "jane.doe@example.com" not in browser.page_source
     assert "[SECRET]" in table.text
@@ -714,3 +715,120 @@ def test_session_ids_are_shown_where_commands_need_them(browser, live_server, si
     link = browser.find_element(By.CSS_SELECTOR, ".field-dataset_column a")
     link.click()
     assert find(browser, "#content h2").text == f"Session {session.pk}: {session.label}"
+
+
+CURJOBS_SHOTS = Path(os.environ.get("FINEFOUNDRY_CURJOBS_SHOTS", "/tmp/shots-curjobs"))
+
+
+def test_a_scan_job_started_in_the_browser_then_its_findings_and_the_flagged_filter(
+    browser, live_server, session_factory, django_user_model, settings
+):
+    """Scan page → "Scan now" (a job: over the inline limit) → the real worker → the job page links the findings →
+    "list them" (the flagged filter) → a kind → the reader marks the secret, masked."""
+    from selenium.webdriver.common.by import By
+
+    from storage.models import ScrapedPair
+    from storage.services.sessions import add_scraped_pairs
+    from tests.helpers.jobs import start_worker, stop_worker
+
+    settings.FINEFOUNDRY_INLINE_MAX_PAIRS = 10
+    token = "hf_BrowserPlantedTokenAbcdef0123"
+    CURJOBS_SHOTS.mkdir(parents=True, exist_ok=True)
+    session = session_factory(source="reddit", name="scraped threads")
+    add_scraped_pairs(
+        session_id=session.pk,
+        pairs=[
+            {"input": "Contact me at jane.doe@example.com or +1 415 555 0132", "output": "Will do."},
+            {"input": f"My key is {token}, is that bad?", "output": "Yes.\nRevoke it now:\n```sh\nhf auth logout\n```"},
+            *({"input": f"Question {i} about LoRA ranks", "output": f"Answer {i}: try r=16."} for i in range(20)),
+        ],
+    )
+    secret_pair = ScrapedPair.objects.filter(session=session).order_by("id")[1]
+    base = live_server.url
+    log_in(browser, base, django_user_model)
+    worker = start_worker()
+    try:
+        browser.get(base + reverse("admin:storage_scrapesession_scan", args=[session.pk]))
+        assert "has not been scanned yet" in find(browser, ".ff-scan-summary").text
+        assert "background job" in find(browser, ".ff-scan-form .help").text
+        browser.save_screenshot(str(CURJOBS_SHOTS / "scan-before.png"))
+        find(browser, ".ff-scan-form input[type=submit]").click()
+        # The job's page follows the job by itself until it is done, then links to the findings.
+        link = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "a.ff-job-open"), what="the finished scan")[0]
+        assert "Succeeded" in find(browser, ".ff-job-state").text
+        browser.save_screenshot(str(CURJOBS_SHOTS / "scan-job.png"))
+        assert token not in browser.page_source
+        link.click()
+        summary = find(browser, ".ff-scan-summary").text
+        assert "3 findings in 2 pairs" in summary
+        assert token not in browser.page_source and "jane.doe@example.com" not in browser.page_source
+        browser.save_screenshot(str(CURJOBS_SHOTS / "scan-findings.png"))
+
+        find(browser, "a.ff-flagged-link").click()
+        rows = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr"), what="flagged rows")
+        assert len(rows) == 2
+        # The previews mask what the stored scan found.
+        assert token not in browser.page_source and "jane.doe@example.com" not in browser.page_source
+        assert "[SECRET]" in rows[0].text
+        selected = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#changelist-filter li.selected")]
+        assert "flagged (any kind)" in selected
+        browser.save_screenshot(str(CURJOBS_SHOTS / "flagged-list.png"))
+        browser.find_element(By.LINK_TEXT, "flagged: secret").click()
+        rows = wait_for(
+            lambda: [r for r in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr") if r.text] or None,
+            what="secret rows",
+        )
+        assert len(rows) == 1 and str(secret_pair.pk) in rows[0].text
+
+        rows[0].find_element(By.CSS_SELECTOR, "a.ff-read-link").click()
+        mark = find(browser, "#ff-input mark.ff-finding-secret")
+        assert mark.text == "[SECRET]"
+        assert token not in find(browser, "#ff-input").text and "My key is" in find(browser, "#ff-input").text
+        assert find(browser, "#ff-output code").text == "hf auth logout"
+        assert "1 thing to keep private" in find(browser, ".ff-findings-note").text
+        browser.save_screenshot(str(CURJOBS_SHOTS / "reader-masked.png"))
+        assert csp_violations(browser) == []
+    finally:
+        stop_worker(worker)
+
+
+def test_near_duplicates_of_a_large_selection_found_by_a_job_then_reviewed_in_the_browser(
+    browser, live_server, django_user_model, settings
+):
+    """Sessions list → "Find near-duplicates…" over the inline limit → the job page follows the real worker →
+    "Review 1 cluster" → the review page reads the job's clusters."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from storage.models import ScrapedPair
+    from storage.services import sessions as sessions_service
+    from tests.helpers.jobs import start_worker, stop_worker
+
+    settings.FINEFOUNDRY_INLINE_MAX_PAIRS = 2
+    CURJOBS_SHOTS.mkdir(parents=True, exist_ok=True)
+    question = "How do I fix a python import error in my virtualenv when pip installs the package twice?"
+    answer = "Delete the virtualenv, create it again and install the package once with pip; then import works."
+    new = sessions_service.create_scrape_session(source="4chan", name="new scrape")
+    variants = [question, question.replace("twice", "again"), "A different question about ovens?"]
+    sessions_service.add_scraped_pairs(session_id=new.pk, pairs=[{"input": v, "output": answer} for v in variants])
+    first, again, _ = ScrapedPair.objects.filter(session=new).order_by("id").values_list("id", flat=True)
+    base = live_server.url
+    log_in(browser, base, django_user_model)
+    worker = start_worker()
+    try:
+        browser.get(base + reverse("admin:storage_scrapesession_changelist"))
+        find(browser, f"input.action-select[value='{new.pk}']").click()
+        Select(find(browser, "select[name=action]")).select_by_value("find_near_duplicates")
+        find(browser, "button[name=index]").click()
+        link = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "a.ff-job-open"), what="the finished job")[0]
+        assert link.text == "Review 1 cluster"
+        browser.save_screenshot(str(CURJOBS_SHOTS / "near-duplicates-job.png"))
+        link.click()
+        assert "background job" in find(browser, ".ff-from-job").text
+        assert find(browser, "table.ff-cluster ins").text == "again?"
+        assert browser.find_elements(By.CSS_SELECTOR, f"#remove-{first}")
+        assert browser.find_elements(By.CSS_SELECTOR, f"#remove-{again}")
+        browser.save_screenshot(str(CURJOBS_SHOTS / "near-duplicates-review.png"))
+        assert csp_violations(browser) == []
+    finally:
+        stop_worker(worker)

@@ -2,6 +2,7 @@
 
 python manage.py scan_pairs 3 7
 python manage.py scan_pairs --all --json
+python manage.py scan_pairs 3 --store      # and store the findings (the admin's scan page and flagged filter)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from storage.exceptions import StorageError
 from storage.models import ScrapeSession
 from storage.sensitive_text import KINDS
 from storage.services.scan import scan_sessions
+from storage.services.scan_findings import scan_and_store
 
 
 class Command(BaseCommand):
@@ -27,16 +29,26 @@ class Command(BaseCommand):
         parser.add_argument("session_ids", nargs="*", type=int, metavar="SESSION_ID")
         parser.add_argument("--all", action="store_true", help="Every session.")
         parser.add_argument("--json", action="store_true", help="Print every finding as JSON (offsets only).")
+        parser.add_argument(
+            "--store",
+            action="store_true",
+            help="Store the findings (offsets only), replacing each session's earlier ones, as the admin's scan does.",
+        )
 
     def handle(self, *args, **options):
         if options["all"] == bool(options["session_ids"]):
             raise CommandError("Give one or more SESSION_IDs, or --all (not both).")
+        if options["store"] and options["json"]:
+            raise CommandError("--store prints a summary per session; run --json without it for the findings.")
         session_ids = options["session_ids"] or list(ScrapeSession.objects.order_by("id").values_list("pk", flat=True))
         if not session_ids:
             if options["json"]:
                 self.stdout.write(json.dumps({"findings": []}))
             else:
                 self.stdout.write("There are no sessions.")
+            return
+        if options["store"]:
+            self.store(session_ids)
             return
         try:
             report = scan_sessions(session_ids=session_ids)
@@ -61,3 +73,14 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(self.style.SUCCESS("Nothing found."))
+
+    def store(self, session_ids: list[int]) -> None:
+        try:
+            results = scan_and_store(session_ids=session_ids)
+        except StorageError as exc:
+            raise CommandError(str(exc)) from exc
+        for result in results:
+            self.stdout.write(
+                f"Session {result.session_id}: scanned {result.pairs_scanned:,} pairs, stored {result.findings:,}"
+                f" findings in {result.flagged_pairs:,} pairs (replacing its earlier scan)."
+            )
