@@ -49,7 +49,7 @@ def drop_trigger(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("storage", "0009_postgres_lazy_search"),
+        ("storage", "0010_near_duplicate_band_index"),
     ]
 
     operations = [

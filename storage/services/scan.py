@@ -125,7 +125,9 @@ def scan_sessions(
             shown = report.examples[finding.kind]
             if len(shown) < examples_per_kind:
                 text = input_text if finding.side == "input" else output_text
-                excerpt = masked_example(text, Finding(finding.kind, finding.start, finding.end))
+                excerpt = masked_example(
+                    text, Finding(finding.kind, finding.start, finding.end), findings=side_findings(found, finding.side)
+                )
                 shown.append(Example(pair_id, finding.side, finding.kind, excerpt))
         if progress is not None and report.pairs_scanned % PROGRESS_EVERY == 0:
             progress(report.pairs_scanned, total)
@@ -138,10 +140,23 @@ def scan_pair(*, pair: ScrapedPair) -> list[tuple[PairFinding, str]]:
     """One pair's findings, each with a masked excerpt for its admin page."""
     scanner = PairScanner()
     texts = {"input": pair.input_text, "output": pair.output_text}
+    found = scan_pair_texts(pair.pk, pair.input_text, pair.output_text, scanner)
     return [
-        (finding, masked_example(texts[finding.side], Finding(finding.kind, finding.start, finding.end)))
-        for finding in scan_pair_texts(pair.pk, pair.input_text, pair.output_text, scanner)
+        (
+            finding,
+            masked_example(
+                texts[finding.side],
+                Finding(finding.kind, finding.start, finding.end),
+                findings=side_findings(found, finding.side),
+            ),
+        )
+        for finding in found
     ]
+
+
+def side_findings(found: list[PairFinding], side: str) -> list[Finding]:
+    """The findings of one side of a pair, for masked_example: every one of them (stored secrets too) is masked."""
+    return [Finding(f.kind, f.start, f.end) for f in found if f.side == side]
 
 
 class PublishFilter:

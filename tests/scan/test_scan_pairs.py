@@ -199,3 +199,13 @@ def test_redact_and_drop_flagged_together_are_refused(database, tmp_path):
     assert result.returncode != 0
     assert "not allowed with argument" in result.stderr
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_an_example_never_shows_a_stored_secret_beside_the_finding_it_is_for(database):
+    db, _ = database
+    session_id = add_pairs_directly(db, [(f"mail ann@example.org {PLAIN_SECRET} thanks", "ok")], source="reddit")
+    result = manage(db, "scan_pairs", str(session_id), text=True)
+    assert result.returncode == 0, result.stderr
+    assert "email                1" in result.stdout and "secret               1" in result.stdout
+    # The e-mail's example excerpt reaches the stored secret setting next to it: it is masked there too.
+    assert PLAIN_SECRET not in result.stdout and PLAIN_SECRET[:8] not in result.stdout
