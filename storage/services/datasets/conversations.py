@@ -23,7 +23,12 @@ CONTEXT_KEY = "context"
 # The keys of a turn, by shape: (role key, text key).
 TURN_KEYS = {"chatml": ("role", "content"), "sharegpt": ("from", "value")}
 # Quick test on the stored text before parsing it: most pairs have neither key.
-_MARKERS = tuple(f'"{key}"' for key in (PROMPT_KEY, CONTEXT_KEY))
+PROMPT_MARKER, CONTEXT_MARKER = f'"{PROMPT_KEY}"', f'"{CONTEXT_KEY}"'
+
+
+def may_hold_conversation(metadata_text: str | None) -> bool:
+    """Whether a pair's stored metadata text can hold a system prompt or earlier turns (no parsing)."""
+    return bool(metadata_text) and (PROMPT_MARKER in metadata_text or CONTEXT_MARKER in metadata_text)
 
 
 class Conversation(NamedTuple):
@@ -110,7 +115,7 @@ class Conversations:
         """The pair's conversation, or None when it has nothing beyond what the export's renderer adds."""
         prompt = default_prompt
         context: tuple[tuple[str, str], ...] = ()
-        if metadata_text and any(marker in metadata_text for marker in _MARKERS):
+        if may_hold_conversation(metadata_text):
             try:
                 metadata = json.loads(metadata_text)
             except ValueError:

@@ -30,7 +30,7 @@ from django.db.models.functions import Cast
 from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession
 from storage.services.datasets.atomic_files import atomic_output, atomic_outputs
-from storage.services.datasets.conversations import Conversation, Conversations
+from storage.services.datasets.conversations import Conversation, Conversations, may_hold_conversation
 from storage.services.datasets.formats import FORMATS, ExportFormat, FormulaCells
 from storage.services.datasets.splits import SplitChooser, check_split, part_path, split_sizes
 from storage.services.protected_paths import refuse_protected_target
@@ -123,7 +123,11 @@ class ExportPlan:
                 if not page:
                     break
                 after = page[-1][0]
-                if reads_metadata:
+                if reads_metadata and session_prompt is None:
+                    # The common case (scraped pairs): only pairs whose metadata may hold a conversation are parsed.
+                    of = self.conversations.of
+                    rows = ((i, o, of(pk, raw, None) if may_hold_conversation(raw) else None) for pk, i, o, raw in page)
+                elif reads_metadata:
                     of = self.conversations.of
                     rows = ((i, o, of(pk, raw, session_prompt)) for pk, i, o, raw in page)
                 else:
