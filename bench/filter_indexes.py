@@ -4,8 +4,8 @@ The desktop app's path: plain sqlite3 executemany of N pairs in one transaction 
 raw_ingest, with a thread URL on every pair and metadata on every other) into a copy of the
 migrated schema, with none of the four indexes, each one alone, the three expression indexes, and
 all four; rounds interleave the variants. Prints the median pairs/s, the CPU time of the load
-(user+sys of this process: sqlite3 runs in it) and both ratios to "none" measured in the same run. `--repeat 6` makes the
-texts six times longer (about 1.8 kB a pair), since length() reads the whole text.
+(user+sys of this process: sqlite3 runs in it) and both ratios to "none" measured in the same run.
+`--repeat 6` makes the texts six times longer (about 1.9 kB a pair), since length() reads the whole text.
 
     python -m bench.filter_indexes [--pairs 200000] [--rounds 3] [--repeat 1]
 """
