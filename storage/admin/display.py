@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -66,11 +67,20 @@ JSON_KINDS = {list: "a list", str: "a string", bool: "true or false", int: "a nu
 class PrettyJSONField(forms.JSONField):
     """A JSON form field shown indented in a monospace textarea."""
 
-    def __init__(self, *args: Any, rows: int = 12, object_only: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        rows: int = 12,
+        object_only: bool = False,
+        problem: Callable[[Any], str | None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("widget", forms.Textarea(attrs={"rows": rows, "class": "ff-code", "spellcheck": "false"}))
         super().__init__(*args, **kwargs)
         # Metadata is read back as a dict (storage.api): anything else would silently come back as {}.
         self.object_only = object_only
+        # A service's rule for the value (e.g. what exports read from metadata): a sentence, or None when fine.
+        self.problem = problem
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, forms.fields.InvalidJSONInput):
@@ -97,5 +107,9 @@ class PrettyJSONField(forms.JSONField):
                 'Must be a JSON object ({"key": value, …}), not %(kind)s.',
                 code="not_an_object",
                 params={"kind": next((kind for t, kind in JSON_KINDS.items() if isinstance(value, t)), "a value")},
+            )
+        if self.problem is not None and (problem := self.problem(value)):
+            raise forms.ValidationError(
+                "%(problem)s.", code="unusable", params={"problem": problem[0].upper() + problem[1:]}
             )
         return value

@@ -3,6 +3,14 @@
 Each is a SimpleListFilter, so its parameter is on the page's lookup allowlist (storage.admin.base) and
 nothing else about the column can be asked: the domain filter compares the host of the URL only, never
 its path or query string (where a token may sit).
+
+The length and metadata filters compare one expression with a constant: its length class (0 short,
+1 medium, 2 long) or whether it holds metadata (0 or 1). Migration 0012 indexes exactly these
+expressions with the id, so a filter that matches few pairs or none reads only its index entries,
+newest first, instead of walking the table (a range on length() alone would not do: SQLite then
+prefers walking the ids to avoid sorting). The SQL written here must stay the SQL indexed there;
+tests/admin/test_pair_filter_indexes.py asks each engine's EXPLAIN that it does. A domain (a
+substring and a regex, which no index can answer) is first looked up in the source_url index alone.
 """
 
 from __future__ import annotations
@@ -13,8 +21,7 @@ from urllib.parse import urlsplit
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.db.models import Q, TextField
-from django.db.models.functions import Cast, Length
+from django.db.models import F, Func, IntegerField, Q
 
 from storage.models import ScrapedPair
 
@@ -23,6 +30,8 @@ LONG_CHARS = 2_000
 # The domains offered come from the newest pairs only: a bounded read, whatever the table's size.
 DOMAIN_SAMPLE = 2_000
 DOMAIN_CHOICES = 8
+# A domain with at most this many pairs is found through the source_url index (the list's count cap).
+DOMAIN_PROBE = 10_000
 DOMAIN_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 # Metadata that holds nothing, as the desktop app and this app write it.
 EMPTY_METADATA = ("", "{}", "[]", "null")
@@ -44,10 +53,35 @@ class FormFilterMixin:
         yield from super().choices(changelist)
 
 
+class LengthClass(Func):
+    """0 for a short text, 1 for a medium one, 2 for a long one: the expression migration 0012 indexes."""
+
+    template = (
+        f"CASE WHEN length(%(expressions)s) < {SHORT_CHARS} THEN 0"
+        f" WHEN length(%(expressions)s) <= {LONG_CHARS} THEN 1 ELSE 2 END"
+    )
+    output_field = IntegerField()
+
+
+class HoldsMetadata(Func):
+    """1 when the stored metadata text holds something, 0 when not: the expression migration 0012 indexes.
+
+    Compared as the stored text: an empty document is empty whatever JSON type it is.
+    """
+
+    template = (
+        "CASE WHEN %(expressions)s IS NULL OR %(expressions)s IN ("
+        + ", ".join(f"'{text}'" for text in EMPTY_METADATA)
+        + ") THEN 0 ELSE 1 END"
+    )
+    output_field = IntegerField()
+
+
 class LengthFilter(admin.SimpleListFilter):
     """Short (< 200 characters), medium or long (> 2,000) texts on one side."""
 
     column = ""
+    CLASSES = {"short": 0, "medium": 1, "long": 2}
 
     def lookups(self, request, model_admin):
         return (
@@ -60,15 +94,10 @@ class LengthFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return queryset
-        name = f"{self.parameter_name}_chars"
-        sized = queryset.alias(**{name: Length(self.column)})
-        if value == "short":
-            return sized.filter(**{f"{name}__lt": SHORT_CHARS})
-        if value == "medium":
-            return sized.filter(**{f"{name}__gte": SHORT_CHARS, f"{name}__lte": LONG_CHARS})
-        if value == "long":
-            return sized.filter(**{f"{name}__gt": LONG_CHARS})
-        raise IncorrectLookupParameters(f"{self.parameter_name} must be short, medium or long, got {value!r}")
+        if value not in self.CLASSES:
+            raise IncorrectLookupParameters(f"{self.parameter_name} must be short, medium or long, got {value!r}")
+        name = f"{self.parameter_name}_class"
+        return queryset.alias(**{name: LengthClass(F(self.column))}).filter(**{name: self.CLASSES[value]})
 
 
 class InputLengthFilter(LengthFilter):
@@ -94,14 +123,9 @@ class HasMetadataFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return queryset
-        # Compared as the stored text: an empty document is empty whatever JSON type it is.
-        empty = Q(metadata__isnull=True) | Q(metadata_text__in=EMPTY_METADATA)
-        queryset = queryset.alias(metadata_text=Cast("metadata", TextField()))
-        if value == "yes":
-            return queryset.exclude(empty)
-        if value == "no":
-            return queryset.filter(empty)
-        raise IncorrectLookupParameters(f"has_metadata must be yes or no, got {value!r}")
+        if value not in ("yes", "no"):
+            raise IncorrectLookupParameters(f"has_metadata must be yes or no, got {value!r}")
+        return queryset.alias(holds_metadata=HoldsMetadata(F("metadata"))).filter(holds_metadata=int(value == "yes"))
 
 
 def url_domain(url: str | None) -> str | None:
@@ -150,7 +174,16 @@ class DomainFilter(FormFilterMixin, admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         domain = self.domain()
-        return queryset if domain is None else queryset.filter(domain_q(domain))
+        if domain is None:
+            return queryset
+        # First the pairs of that domain from the source_url index alone (migration 0012: URLs only, no texts),
+        # at most DOMAIN_PROBE of them. Few or none: the page reads exactly those ids. Many: it walks the
+        # table newest first, where matches are close together, as before.
+        probe = ScrapedPair.objects.filter(source_url__isnull=False).filter(domain_q(domain)).order_by()
+        ids = list(probe.values_list("id", flat=True)[: DOMAIN_PROBE + 1])
+        if len(ids) <= DOMAIN_PROBE:
+            return queryset.filter(pk__in=ids)
+        return queryset.filter(domain_q(domain))
 
 
 class ScanFlagFilter(admin.SimpleListFilter):

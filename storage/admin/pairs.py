@@ -33,6 +33,7 @@ from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession
 from storage.search.queries import parse_terms, search_queryset
 from storage.services import pair_edits
+from storage.services.datasets import conversations
 from storage.services.scan import scan_pair
 from storage.services.scan_findings import current_findings, pair_findings
 from storage.services.sessions import check_pair_text
@@ -330,7 +331,9 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "metadata":
-            return PrettyJSONField(required=False, rows=6, label="Metadata", object_only=True)
+            return PrettyJSONField(
+                required=False, rows=6, label="Metadata", object_only=True, problem=conversations.metadata_problem
+            )
         if db_field.name in ("input_text", "output_text"):
             # Sized for texts of thousands of characters; reader.js adds a monospace switch.
             attrs = {"rows": 18, "class": "ff-pair-text", "dir": "auto", "spellcheck": "false"}

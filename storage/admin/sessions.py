@@ -29,12 +29,18 @@ from storage.models import ScrapedPair, ScrapeSession
 from storage.services import jobs as jobs_service
 from storage.services import pair_edits
 from storage.services import sessions as sessions_service
-from storage.services.datasets import exporting, importing
+from storage.services.datasets import conversations, exporting, importing
 from storage.services.dedupe import remove_duplicates
 from storage.services.merge import merge_sessions, unique_name
 from storage.services.runs import runs_using_sessions
 
 FIRST_PAIRS = 10
+
+
+def session_metadata_problem(metadata) -> str | None:
+    return conversations.metadata_problem(metadata, of_session=True)
+
+
 # Every export format is offered for download, in the order of FORMATS.
 DOWNLOAD_FORMATS = tuple(exporting.FORMATS)
 
@@ -160,7 +166,9 @@ class ScrapeSessionAdmin(NearDuplicateReviewMixin, FineFoundryModelAdmin):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "metadata":
-            return PrettyJSONField(required=False, rows=8, label="Metadata", object_only=True)
+            return PrettyJSONField(
+                required=False, rows=8, label="Metadata", object_only=True, problem=session_metadata_problem
+            )
         if db_field.name in ("name", "source", "source_details"):
             kwargs["widget"] = forms.TextInput(attrs={"class": "vTextField"})
         return super().formfield_for_dbfield(db_field, request, **kwargs)

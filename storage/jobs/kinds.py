@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
 from storage.exceptions import StorageError
@@ -32,7 +33,15 @@ def export_to_file(context: JobContext, *, session_ids: list[int], fmt: str) -> 
         overwrite=True,
         progress=lambda done, total: context.progress(done, total),
     )
-    return {"pairs": result.count, "format": fmt, "file": path.name}
+    report = {"pairs": result.count, "format": fmt, "file": path.name}
+    if result.metadata_ignored:
+        # What export_session warns about on stderr; the job's page shows its report.
+        report["unusable metadata"] = (
+            f"ignored {result.metadata_ignored:,} time{pluralize(result.metadata_ignored)} "
+            f"(first: {result.metadata_problem}); "
+            "those pairs were exported without it"
+        )
+    return report
 
 
 @job_kind("dedupe", view_permission="storage.change_scrapesession")

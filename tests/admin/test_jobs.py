@@ -69,6 +69,20 @@ def test_export_to_file_runs_in_the_worker_and_downloads_what_the_streamed_expor
     ]
 
 
+def test_an_export_job_reports_metadata_it_could_not_use(admin_client, session_factory):
+    session = session_factory(pairs=2)
+    ScrapedPair.objects.filter(pk=ScrapedPair.objects.filter(session=session).order_by("id")[0].pk).update(
+        metadata={"system_prompt": 5}
+    )
+    job = start_job(kind="export", label="chat", params={"session_ids": [session.pk], "fmt": "chatml"}, user=None)
+    run_worker_batch()
+    job = wait_for_job(job.pk)
+    assert job.status == "succeeded", job.error
+    assert job.result["pairs"] == 2
+    assert job.result["unusable metadata"].startswith("ignored 1 time (first: pair ")
+    assert "unusable metadata" in admin_client.get(job_page(job)).content.decode()
+
+
 def test_the_status_endpoint_reports_progress_of_the_visible_jobs_only(admin_client, django_user_model):
     other = django_user_model.objects.create_user("other", password="x", is_staff=True)
     mine = start_job(kind="export", label="mine", params={"session_ids": [1], "fmt": "jsonl"}, user=None)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from django.template.defaultfilters import pluralize
 from tqdm import tqdm
 
 from storage.exceptions import StorageError
@@ -120,6 +121,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{result.count:,} pairs in {len(result.files)} files (seed {options['seed'] or 0}).")
             self.report_publish_filter(options, redacted=result.redacted, dropped=result.dropped)
         self.warn_about_formulas(result.formula_cells, options)
+        self.warn_about_metadata(result.metadata_ignored, result.metadata_problem)
 
     def report_publish_filter(self, options, *, redacted: int, dropped: int) -> None:
         if options["redact"]:
@@ -178,3 +180,15 @@ class Command(BaseCommand):
             if plan.publish is not None:
                 self.report_publish_filter(options, redacted=plan.publish.redacted, dropped=plan.publish.dropped)
         self.warn_about_formulas(plan.formula_cells.count, options)
+        self.warn_about_metadata(plan.conversations.ignored, plan.conversations.first_problem)
+
+    def warn_about_metadata(self, ignored: int, problem: str | None) -> None:
+        if not ignored:
+            return
+        self.stderr.write(
+            self.style.WARNING(
+                f"Warning: ignored unusable metadata {ignored:,} time{pluralize(ignored)} (first: {problem}); those "
+                "pairs were exported without that system prompt or those earlier turns. Fix the metadata and export "
+                "again to keep them."
+            )
+        )

@@ -24,11 +24,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
-from django.db.models import Max
+from django.db.models import Max, TextField
+from django.db.models.functions import Cast
 
 from storage.exceptions import InvalidInput
-from storage.models import ScrapedPair
+from storage.models import ScrapedPair, ScrapeSession
 from storage.services.datasets.atomic_files import atomic_output, atomic_outputs
+from storage.services.datasets.conversations import Conversation, Conversations, may_hold_conversation
 from storage.services.datasets.formats import FORMATS, ExportFormat, FormulaCells
 from storage.services.datasets.splits import SplitChooser, check_split, part_path, split_sizes
 from storage.services.protected_paths import refuse_protected_target
@@ -52,6 +54,8 @@ CHUNK_CHARS = 256 * 1024
 PROGRESS_EVERY = 5000
 
 Progress = Callable[[int, int], None]
+# (input, output, conversation): the conversation is None for a pair with nothing beyond its two texts.
+ExportedPair = tuple[str, str, Conversation | None]
 
 
 # --- What to export -----------------------------------------------------------------------
@@ -93,35 +97,78 @@ class ExportPlan:
     formula_cells: FormulaCells = field(default_factory=FormulaCells)
     # Redact findings or drop flagged pairs while streaming (the safe-to-publish scan); None exports as stored.
     publish: PublishFilter | None = None
+    # Each pair's system prompt and earlier turns, for the formats that hold them.
+    conversations: Conversations = field(default_factory=Conversations)
 
     def renderer(self) -> Callable[[str, str], str]:
         """The format's renderer; for CSV, counting (and with excel_safe defusing) formula-like cells."""
         render = self.format.renderer(self.system_prompt)
         return self.formula_cells.wrap(render) if self.format.name == "csv" else render
 
-    def pairs(self) -> Iterator[tuple[str, str]]:
-        """Yield (input, output) of every pair, session by session, each in stored order."""
+    def pairs(self) -> Iterator[ExportedPair]:
+        """Yield (input, output, conversation) of every pair, session by session, each in stored order."""
+        reads_metadata = self.format.takes_system_prompt
+        columns = ("id", "input_text", "output_text") + (("raw_metadata",) if reads_metadata else ())
         for session_id in self.session_ids:
             pages = ScrapedPair.objects.filter(session_id=session_id, id__lte=self.last_pair_id).order_by("id")
+            if reads_metadata:
+                # The stored text, parsed only when it may hold a conversation (most pairs have none).
+                pages = pages.annotate(raw_metadata=Cast("metadata", TextField()))
+                session_prompt = self.conversations.session_prompt(
+                    session_id, ScrapeSession.objects.filter(pk=session_id).values_list("metadata", flat=True).first()
+                )
             after = 0
             while True:
-                page = list(pages.filter(id__gt=after).values_list("id", "input_text", "output_text")[:PAGE_SIZE])
+                page = list(pages.filter(id__gt=after).values_list(*columns)[:PAGE_SIZE])
                 if not page:
                     break
                 after = page[-1][0]
+                if reads_metadata and session_prompt is None:
+                    # The common case (scraped pairs): only pairs whose metadata may hold a conversation are parsed.
+                    of = self.conversations.of
+                    rows = ((i, o, of(pk, raw, None) if may_hold_conversation(raw) else None) for pk, i, o, raw in page)
+                elif reads_metadata:
+                    of = self.conversations.of
+                    rows = ((i, o, of(pk, raw, session_prompt)) for pk, i, o, raw in page)
+                else:
+                    rows = ((i, o, None) for _, i, o in page)
                 if self.publish is None:
-                    for _, input_text, output_text in page:
-                        yield input_text, output_text
+                    yield from rows
                     continue
-                for _, input_text, output_text in page:
+                for input_text, output_text, conversation in rows:
                     kept = self.publish.apply(input_text, output_text)
-                    if kept is not None:
-                        yield kept
+                    if kept is None:
+                        continue
+                    if conversation is not None:
+                        conversation = published_conversation(self.publish, conversation)
+                        if conversation is None:
+                            continue
+                    yield *kept, conversation
 
     def chunks(self, *, progress: Progress | None = None) -> Iterator[str]:
         """Yield the export file's text in chunks of about CHUNK_CHARS."""
         for _, chunk in ExportText(self, progress=progress):
             yield chunk
+
+
+def published_conversation(publish: PublishFilter, conversation: Conversation) -> Conversation | None:
+    """The publish filter on a conversation's texts too: a finding in a system prompt or an earlier turn counts."""
+    prompt, context = conversation
+    if publish.drop_flagged:
+        texts = ([prompt] if prompt is not None else []) + [text for _, text in context]
+        if any(publish.scanner.find(text) for text in texts):
+            publish.dropped += 1
+            return None
+        return conversation
+    if prompt is not None:
+        prompt, found = publish.scanner.redact(prompt)
+        publish.redacted += found
+    turns = []
+    for role, text in context:
+        text, found = publish.scanner.redact(text)
+        publish.redacted += found
+        turns.append((role, text))
+    return Conversation(prompt, tuple(turns))
 
 
 def plan_export(
@@ -148,7 +195,14 @@ def plan_export(
     total = pairs.filter(id__lte=last_pair_id).count()
     publish = PublishFilter(redact=redact, drop_flagged=drop_flagged) if redact or drop_flagged else None
     return ExportPlan(
-        session_ids, spec, system_prompt, last_pair_id, total, FormulaCells(excel_safe=excel_safe), publish
+        session_ids,
+        spec,
+        system_prompt,
+        last_pair_id,
+        total,
+        FormulaCells(excel_safe=excel_safe),
+        publish,
+        Conversations(forced_prompt=system_prompt, with_context=spec.takes_context),
     )
 
 
@@ -158,13 +212,17 @@ class FileBody:
     def __init__(self, spec: ExportFormat, render: Callable[[str, str], str]):
         self.spec = spec
         self.render = render
+        self.render_conversation = spec.render_conversation
         self.count = 0
         self.pending: list[str] = []
         self.pending_chars = 0
 
-    def add(self, input_text: str, output_text: str) -> str | None:
+    def add(self, input_text: str, output_text: str, conversation: Conversation | None = None) -> str | None:
         """Take one pair; return a chunk when enough text has gathered."""
-        text = self.render(input_text, output_text)
+        if conversation is None:
+            text = self.render(input_text, output_text)
+        else:
+            text = self.render_conversation(input_text, output_text, conversation)
         if self.count == 0:
             self.pending.append(self.spec.opening)
         elif self.spec.separator:
@@ -213,9 +271,9 @@ class ExportText:
     def __iter__(self) -> Iterator[tuple[int, str]]:
         bodies, choose, progress, total = self.bodies, self.choose, self.progress, self.plan.total
         done = 0
-        for input_text, output_text in self.plan.pairs():
+        for input_text, output_text, conversation in self.plan.pairs():
             index = 0 if choose is None else choose()
-            chunk = bodies[index].add(input_text, output_text)
+            chunk = bodies[index].add(input_text, output_text, conversation)
             if chunk is not None:
                 yield index, chunk
             done += 1
@@ -227,26 +285,12 @@ class ExportText:
             progress(done, total)
 
 
-def iter_export_chunks(
-    *,
-    session_ids: list[int],
-    fmt: str,
-    system_prompt: str | None = None,
-    excel_safe: bool = False,
-    redact: bool = False,
-    drop_flagged: bool = False,
-    progress: Progress | None = None,
-) -> Iterator[str]:
-    """Check the request now, then return an iterator over the export file's text (for streaming responses)."""
-    plan = plan_export(
-        session_ids=session_ids,
-        fmt=fmt,
-        system_prompt=system_prompt,
-        excel_safe=excel_safe,
-        redact=redact,
-        drop_flagged=drop_flagged,
-    )
-    return plan.chunks(progress=progress)
+def iter_export_chunks(*, progress: Progress | None = None, **request) -> Iterator[str]:
+    """Check the request now (plan_export's keywords), then return an iterator over the export file's text.
+
+    For streaming responses.
+    """
+    return plan_export(**request).chunks(progress=progress)
 
 
 # --- Exporting to files -------------------------------------------------------------------
@@ -269,6 +313,9 @@ class ExportResult:
     # With redact: findings replaced by placeholders; with drop_flagged: pairs left out.
     redacted: int = 0
     dropped: int = 0
+    # Unusable metadata 'system_prompt'/'context' exported without (conversations.py): how often, the first.
+    metadata_ignored: int = 0
+    metadata_problem: str | None = None
 
 
 def export_sessions(
@@ -320,6 +367,8 @@ def export_sessions(
         formula_cells=plan.formula_cells.count,
         redacted=publish.redacted if publish else 0,
         dropped=publish.dropped if publish else 0,
+        metadata_ignored=plan.conversations.ignored,
+        metadata_problem=plan.conversations.first_problem,
     )
 
 
@@ -327,7 +376,11 @@ def kept_total(plan: ExportPlan) -> int:
     """How many pairs the export writes: all of them, unless flagged pairs are dropped (then count them first)."""
     if plan.publish is None or not plan.publish.drop_flagged:
         return plan.total
-    counting = replace(plan, publish=PublishFilter(drop_flagged=True, scanner=plan.publish.scanner))
+    counting = replace(
+        plan,
+        publish=PublishFilter(drop_flagged=True, scanner=plan.publish.scanner),
+        conversations=Conversations(forced_prompt=plan.system_prompt, with_context=plan.format.takes_context),
+    )
     return sum(1 for _ in counting.pairs())
 
 

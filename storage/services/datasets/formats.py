@@ -1,33 +1,43 @@
 """The dataset file formats sessions export to, each rendering one pair as one record.
 
-Only a pair's two texts are written: source_url and metadata vary from pair to pair, and every
-format must load with `datasets.load_dataset("json" | "csv", data_files=...)` without options,
-which needs the same keys on every record, strings only, and no envelope around the records.
+Each format writes what it holds, and reads back (importing.py) as the same pairs:
 
-| name     | file                              | one record                                                       |
-| -------- | --------------------------------- | ---------------------------------------------------------------- |
-| json     | a list, indent 2 (FineFoundry's)  | `{"input": ..., "output": ...}`                                  |
-| jsonl    | one JSON object per line          | `{"input": ..., "output": ...}`                                  |
-| chatml   | one JSON object per line          | `{"messages": [{"role": "user", ...}, {"role": "assistant", ...}]}` |
-| alpaca   | one JSON object per line          | `{"instruction": input, "input": "", "output": ...}`             |
-| sharegpt | one JSON object per line          | `{"conversations": [{"from": "human", ...}, {"from": "gpt", ...}]}` |
-| csv      | header `input,output`, RFC 4180   | `input,output`                                                   |
+| name     | file                             | one record                                                          |
+| -------- | -------------------------------- | ------------------------------------------------------------------- |
+| json     | a list, indent 2 (FineFoundry's) | `{"input": ..., "output": ...}`                                     |
+| jsonl    | one JSON object per line         | `{"input": ..., "output": ...}`                                     |
+| chatml   | one JSON object per line         | `{"messages": [system?, earlier..., user, assistant]}` role/content |
+| alpaca   | one JSON object per line         | `{"instruction": ..., "input": ..., "output": ...}`                 |
+| sharegpt | one JSON object per line         | `{"conversations": [system?, earlier..., human, gpt]}` from/value   |
+| csv      | header `input,output`, RFC 4180  | `input,output`                                                      |
 
-A system prompt goes first in chatml and sharegpt (a "system" message) and becomes alpaca's
-`instruction` (the pair's input then goes in `input`); json, jsonl and csv have no place for one.
+A pair's conversation (conversations.py: its system prompt and earlier turns, kept in metadata
+at import) is written by the formats that hold it: chatml and sharegpt write the system prompt
+as a "system" turn first and the earlier turns before the last exchange; alpaca writes the
+system prompt as `instruction` and the pair's input as `input` (without one, the input is the
+`instruction` and `input` is ""), and has no place for earlier turns. json, jsonl and csv hold
+the two texts only. Turns read from the other chat format get its role names (user/human,
+assistant/gpt). Nothing else of a pair is written: source_url and metadata vary from pair to
+pair, and every format must load with `datasets.load_dataset("json" | "csv", data_files=...)`
+without options, which needs the same keys on every record, strings only, and no envelope.
+
 Records are built from `json.encoder.encode_basestring`, the function `json.dumps` itself uses
 for strings, so each is byte-identical to `json.dumps(record, ensure_ascii=False)` at a fraction
-of the cost.
+of the cost. A pair without a conversation takes the renderer built once per export (`renderer`);
+one with a conversation, `render_conversation`.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from json.encoder import encode_basestring as quote
 
+from storage.services.datasets.conversations import TURN_KEYS, Conversation
+
 Render = Callable[[str, str], str]
+RenderConversation = Callable[[str, str, Conversation], str]
 
 
 @dataclass(frozen=True)
@@ -39,32 +49,67 @@ class ExportFormat:
     extension: str
     content_type: str
     make_renderer: Callable[[str | None], Render]
-    takes_system_prompt: bool = False
+    # None: the format holds a pair's two texts only (no system prompt, no earlier turns).
+    render_conversation: RenderConversation | None = None
+    takes_context: bool = False
     opening: str = ""
     separator: str = ""
     closing: str = ""
     # The whole file when there are no records.
     empty: str = ""
 
+    @property
+    def takes_system_prompt(self) -> bool:
+        return self.render_conversation is not None
+
     def renderer(self, system_prompt: str | None = None) -> Render:
         return self.make_renderer(system_prompt)
 
 
-def _json_renderer(system_prompt: str | None) -> Render:
-    # json.dump(pairs, f, ensure_ascii=False, indent=2) writes each pair exactly like this.
-    return lambda i, o: '  {\n    "input": ' + quote(i) + ',\n    "output": ' + quote(o) + "\n  }"
+def _standard_renderer(indent: str) -> Callable[[str | None], Render]:
+    """json (`indent` = json.dump's indent=2 inside a list) and jsonl (one line)."""
+    start = "{" + indent + '  "input": ' if indent else '{"input": '
+    middle = "," + indent + '  "output": ' if indent else ', "output": '
+    end = indent + "}" if indent else "}\n"
+    first = indent[1:] if indent else ""
+    return lambda system_prompt: lambda i, o: first + start + quote(i) + middle + quote(o) + end
 
 
-def _jsonl_renderer(system_prompt: str | None) -> Render:
-    return lambda i, o: '{"input": ' + quote(i) + ', "output": ' + quote(o) + "}\n"
+@dataclass(frozen=True)
+class ChatShape:
+    """A chat format's record: a list of turns, each a role and a text under this shape's keys."""
+
+    shape: str
+    list_key: str
+    user: str
+    assistant: str
+    # Roles of turns read from the other chat format, renamed to this one's.
+    renames: dict[str, str] = field(default_factory=dict)
+
+    def turn_start(self, role: str) -> str:
+        role_key, text_key = TURN_KEYS[self.shape]
+        return '{"' + role_key + '": ' + quote(role) + ', "' + text_key + '": '
+
+    def turn(self, role: str, text: str) -> str:
+        return self.turn_start(self.renames.get(role, role)) + quote(text) + "}, "
+
+    def exchange(self, head: str) -> Render:
+        start = '{"' + self.list_key + '": [' + head + self.turn_start(self.user)
+        middle = "}, " + self.turn_start(self.assistant)
+        return lambda i, o: start + quote(i) + middle + quote(o) + "}]}\n"
+
+    def make_renderer(self, system_prompt: str | None) -> Render:
+        return self.exchange("" if system_prompt is None else self.turn("system", system_prompt))
+
+    def render_conversation(self, i: str, o: str, conversation: Conversation) -> str:
+        prompt, context = conversation
+        head = "" if prompt is None else self.turn("system", prompt)
+        head += "".join(self.turn(role, text) for role, text in context)
+        return self.exchange(head)(i, o)
 
 
-def _chatml_renderer(system_prompt: str | None) -> Render:
-    start = '{"messages": ['
-    if system_prompt is not None:
-        start += '{"role": "system", "content": ' + quote(system_prompt) + "}, "
-    start += '{"role": "user", "content": '
-    return lambda i, o: start + quote(i) + '}, {"role": "assistant", "content": ' + quote(o) + "}]}\n"
+CHATML = ChatShape("chatml", "messages", "user", "assistant", {"human": "user", "gpt": "assistant"})
+SHAREGPT = ChatShape("sharegpt", "conversations", "human", "gpt", {"user": "human", "assistant": "gpt"})
 
 
 def _alpaca_renderer(system_prompt: str | None) -> Render:
@@ -74,12 +119,9 @@ def _alpaca_renderer(system_prompt: str | None) -> Render:
     return lambda i, o: start + quote(i) + ', "output": ' + quote(o) + "}\n"
 
 
-def _sharegpt_renderer(system_prompt: str | None) -> Render:
-    start = '{"conversations": ['
-    if system_prompt is not None:
-        start += '{"from": "system", "value": ' + quote(system_prompt) + "}, "
-    start += '{"from": "human", "value": '
-    return lambda i, o: start + quote(i) + '}, {"from": "gpt", "value": ' + quote(o) + "}]}\n"
+def _alpaca_conversation(i: str, o: str, conversation: Conversation) -> str:
+    # Alpaca has no place for earlier turns: the last exchange, under its instruction.
+    return _alpaca_renderer(conversation.system_prompt)(i, o)
 
 
 class _LastWrite:
@@ -138,7 +180,7 @@ FORMATS: dict[str, ExportFormat] = {
             title="JSON",
             extension=".json",
             content_type="application/json",
-            make_renderer=_json_renderer,
+            make_renderer=_standard_renderer("\n  "),
             opening="[\n",
             separator=",\n",
             closing="\n]",
@@ -149,15 +191,16 @@ FORMATS: dict[str, ExportFormat] = {
             title="JSONL",
             extension=".jsonl",
             content_type=NDJSON,
-            make_renderer=_jsonl_renderer,
+            make_renderer=_standard_renderer(""),
         ),
         ExportFormat(
             name="chatml",
             title="ChatML",
             extension=".jsonl",
             content_type=NDJSON,
-            make_renderer=_chatml_renderer,
-            takes_system_prompt=True,
+            make_renderer=CHATML.make_renderer,
+            render_conversation=CHATML.render_conversation,
+            takes_context=True,
         ),
         ExportFormat(
             name="alpaca",
@@ -165,15 +208,16 @@ FORMATS: dict[str, ExportFormat] = {
             extension=".jsonl",
             content_type=NDJSON,
             make_renderer=_alpaca_renderer,
-            takes_system_prompt=True,
+            render_conversation=_alpaca_conversation,
         ),
         ExportFormat(
             name="sharegpt",
             title="ShareGPT",
             extension=".jsonl",
             content_type=NDJSON,
-            make_renderer=_sharegpt_renderer,
-            takes_system_prompt=True,
+            make_renderer=SHAREGPT.make_renderer,
+            render_conversation=SHAREGPT.render_conversation,
+            takes_context=True,
         ),
         ExportFormat(
             name="csv",

@@ -67,7 +67,7 @@ class ImportResult:
     container: str
     shape: str
     skipped: tuple[SkippedRecord, ...] = ()
-    # What the pairs keep only in metadata, where no export reads it (said at import, see not_exported).
+    # What no export writes back (said at import, see Scan.not_exported).
     not_exported: tuple[str, ...] = ()
 
 
@@ -162,29 +162,22 @@ class Scan:
     shared_prompt: str | None
     per_pair_prompts: bool
     skipped: tuple[SkippedRecord, ...] = ()
-    with_prompt: int = 0
-    with_context: int = 0
+    # Records with keys no export writes, and those keys (the first few names).
+    with_unwritten: int = 0
+    unwritten: tuple[str, ...] = ()
 
     def not_exported(self, path: Path) -> tuple[str, ...]:
-        """Sentences for what an export will not write back: exports hold the last exchange only."""
-        notes = []
-        if self.with_prompt:
-            where = (
-                "the session's metadata 'system_prompt' (export with --system-prompt to write it)"
-                if self.shared_prompt is not None
-                else "each pair's metadata 'system_prompt'"
-            )
-            what = "an alpaca instruction beside a non-empty input" if self.shape == "alpaca" else "a system message"
-            notes.append(
-                f"{path}: {self.with_prompt:,} record{pluralize(self.with_prompt)} had {what}; kept in {where}, "
-                "which exports do not write back"
-            )
-        if self.with_context:
-            notes.append(
-                f"{path}: {self.with_context:,} record{pluralize(self.with_context)} had earlier turns; kept in "
-                "each pair's metadata 'context', which exports do not write back (they hold the last exchange)"
-            )
-        return tuple(notes)
+        """Sentences for what an export will not write back: keys outside what the format holds."""
+        if not self.with_unwritten:
+            return ()
+        names = ", ".join(self.unwritten[:UNWRITTEN_NAMES]) + (", …" if len(self.unwritten) > UNWRITTEN_NAMES else "")
+        return (
+            f"{path}: {self.with_unwritten:,} record{pluralize(self.with_unwritten)} had keys no export writes back "
+            f"({names}); a record's are kept in the pair's source_url or metadata, a turn's only in earlier turns",
+        )
+
+
+UNWRITTEN_NAMES = 8
 
 
 def scan(dataset: DatasetFile) -> Scan:
@@ -193,12 +186,15 @@ def scan(dataset: DatasetFile) -> Scan:
     shape = dataset.shape or "standard"
     prompts: set[str | None] = set()
     skipped: list[SkippedRecord] = []
-    with_prompt = with_context = 0
+    with_unwritten = 0
+    unwritten: dict[str, None] = {}
     for record_shape, pair in dataset.pairs(skipped):
         count += 1
         shape = record_shape
-        with_prompt += pair.system_prompt is not None
-        with_context += bool(pair.metadata and "context" in pair.metadata and record_shape in ("chatml", "sharegpt"))
+        if pair.unwritten:
+            with_unwritten += 1
+            if len(unwritten) <= UNWRITTEN_NAMES:
+                unwritten.update(dict.fromkeys(pair.unwritten))
         if len(prompts) < 2:
             prompts.add(pair.system_prompt)
     if count == 0:
@@ -217,8 +213,8 @@ def scan(dataset: DatasetFile) -> Scan:
         shared_prompt=shared,
         per_pair_prompts=len(prompts) > 1,
         skipped=tuple(skipped),
-        with_prompt=with_prompt,
-        with_context=with_context,
+        with_unwritten=with_unwritten,
+        unwritten=tuple(unwritten),
     )
 
 

@@ -5,11 +5,13 @@ Record shapes, named like the export formats that write them:
   pair's metadata.
 - alpaca: `instruction`, `input` (may be empty) and `output`. With an empty input the
   instruction is the pair's input; otherwise `input` is, and the instruction is kept as the
-  pair's system prompt (which is how `--system-prompt` exports it).
+  pair's system prompt (conversations.py), which the alpaca export writes back as `instruction`.
 - chatml (`messages` of `role`/`content`) and sharegpt (`conversations` of `from`/`value`):
   an optional system message first, then turns ending with a user message and an assistant
   message, which become the pair. Earlier turns (FineFoundry's multi-turn ChatML) are kept in
-  the pair's metadata as `context`, exactly as they were.
+  the pair's metadata as `context`, exactly as they were; the chat exports write them back.
+Other keys (a record's, a turn's) are kept in metadata where they can be, and no export writes
+them: `unwritten` names them, and the import says so.
 Texts must be non-blank strings of at most max_text_chars() characters, without NUL characters
 or unpaired surrogates.
 """
@@ -19,14 +21,15 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from storage.exceptions import InvalidInput
+from storage.services.datasets.conversations import TURN_KEYS
 from storage.services.sessions import PAIR_CORE_KEYS, check_pair_text
 from storage.validation import to_json
 
 SHAPES = ("standard", "alpaca", "chatml", "sharegpt")
 CHAT_KEYS = {
     # shape: (list key, role key, text key, user roles, assistant roles)
-    "chatml": ("messages", "role", "content", {"user"}, {"assistant"}),
-    "sharegpt": ("conversations", "from", "value", {"human", "user"}, {"gpt", "assistant"}),
+    "chatml": ("messages", *TURN_KEYS["chatml"], {"user"}, {"assistant"}),
+    "sharegpt": ("conversations", *TURN_KEYS["sharegpt"], {"human", "user"}, {"gpt", "assistant"}),
 }
 
 
@@ -40,6 +43,8 @@ class ImportedPair(NamedTuple):
     source_url: str | None
     metadata: dict | None
     system_prompt: str | None
+    # Keys of the record no export writes back (said at import): the record's own, and a turn's as "messages[].name".
+    unwritten: tuple[str, ...] = ()
 
 
 def json_type(value: Any) -> str:
@@ -106,7 +111,8 @@ def standard_pair(record: Any, limit: int) -> ImportedPair:
     if source_url is not None and not isinstance(source_url, str):
         raise RecordError(f"'source_url' must be a string, not {json_type(source_url)}")
     extra = {k: v for k, v in record.items() if k not in PAIR_CORE_KEYS}
-    return ImportedPair(input_text, output_text, source_url or None, _metadata(extra), None)
+    unwritten = tuple(k for k in record if k not in ("input", "output"))
+    return ImportedPair(input_text, output_text, source_url or None, _metadata(extra), None, unwritten)
 
 
 def alpaca_pair(record: Any, limit: int) -> ImportedPair:
@@ -117,9 +123,10 @@ def alpaca_pair(record: Any, limit: int) -> ImportedPair:
     if given is not None and not isinstance(given, str):
         raise RecordError(f"'input' must be a string, not {json_type(given)}")
     extra = _metadata({k: v for k, v in record.items() if k not in ("instruction", "input", "output")})
+    unwritten = tuple(extra or ())
     if given and given.strip():
-        return ImportedPair(check_text(given, "input", limit), output_text, None, extra, instruction)
-    return ImportedPair(instruction, output_text, None, extra, None)
+        return ImportedPair(check_text(given, "input", limit), output_text, None, extra, instruction, unwritten)
+    return ImportedPair(instruction, output_text, None, extra, None, unwritten)
 
 
 def chat_pair(record: Any, limit: int, *, shape: str) -> ImportedPair:
@@ -150,9 +157,13 @@ def chat_pair(record: Any, limit: int, *, shape: str) -> ImportedPair:
     input_text = check_text(turns[-2][text_key], f"{list_key}[{end - 2}].{text_key}", limit)
     output_text = check_text(turns[-1][text_key], f"{list_key}[{end - 1}].{text_key}", limit)
     extra = {k: v for k, v in record.items() if k != list_key}
+    unwritten = (
+        *extra,
+        *sorted({f"{list_key}[].{k}" for turn in turns for k in turn if k not in (role_key, text_key)}),
+    )
     if end - start > 2:
         extra["context"] = turns[start : end - 2]
-    return ImportedPair(input_text, output_text, None, _metadata(extra), system_prompt)
+    return ImportedPair(input_text, output_text, None, _metadata(extra), system_prompt, unwritten)
 
 
 def to_pair(record: Any, shape: str, limit: int) -> ImportedPair:
