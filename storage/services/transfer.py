@@ -8,9 +8,12 @@ one transaction on the target: checked first, written second, verified last.
 2. Before anything is written, the source is searched for values the target cannot hold (on
    PostgreSQL: NUL characters, integers beyond 32 bits, text that is not a timestamp in a
    timestamp column); any found are reported together and nothing is written.
-3. Rows are copied (COPY into PostgreSQL, executemany into SQLite), sequences set past the
-   largest id, and each table's count and a checksum of its canonical values are compared
-   between source and target before the transaction commits.
+3. Rows are copied in batches (COPY ... FREEZE into PostgreSQL, multi-row INSERTs into SQLite)
+   with the target's secondary indexes (and on PostgreSQL its foreign keys) dropped, which are
+   built again after the load, sequences set past the largest id, and each table's count and a
+   checksum of its canonical values are compared between source and target before the
+   transaction commits. All of step 3 is one transaction: a failed or killed transfer leaves the
+   target as it was.
 """
 
 from __future__ import annotations
@@ -170,6 +173,7 @@ def transfer_database(
             raise TransferRefused(f"the target is not empty: {listed}. Use --replace to overwrite it.")
 
         if target.engine == "postgresql":
+            say("Checking the source for values PostgreSQL cannot hold ...")
             problems = [
                 message
                 for table, columns, _ in plan
@@ -184,6 +188,7 @@ def transfer_database(
         target.begin()
         try:
             target.loaded_tables = [table for table, _, _ in plan]
+            say("Copying ...")
             target.before_load()
             for table, _, _ in reversed(plan):
                 if table in occupied:
