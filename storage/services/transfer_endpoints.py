@@ -116,6 +116,7 @@ class SQLiteEnd:
         self.indexes: list[tuple[str, str]] = []
         # Set by transfer_database when this run created the file: nobody else can have it open.
         self.created_here = False
+        self.journal_mode = ""  # the file's own mode, when begin() changed it for the load
 
     def close(self) -> None:
         self.connection.close()
@@ -199,16 +200,25 @@ class SQLiteEnd:
             # A file this transfer created: no other process uses it yet, and if the machine fails
             # mid-load it is a half-made copy to throw away anyway, so skip the fsyncs and give the
             # load a large page cache (this connection only; set outside the transaction, as SQLite requires).
+            # The load also goes straight into the file with a rollback journal (which holds only
+            # the few pages the empty schema had) instead of through the WAL, which would write
+            # every page twice, once more at the checkpoint; commit() puts the WAL mode back.
             self.connection.execute("PRAGMA synchronous = OFF")
             self.connection.execute("PRAGMA cache_size = -262144")
+            self.journal_mode = self.connection.execute("PRAGMA journal_mode").fetchone()[0]
+            self.connection.execute("PRAGMA journal_mode = TRUNCATE")
         self.connection.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
         self.connection.execute("COMMIT")
+        if self.journal_mode:
+            self.connection.execute(f"PRAGMA journal_mode = {self.journal_mode}")
 
     def rollback(self) -> None:
         if self.connection.in_transaction:
             self.connection.execute("ROLLBACK")
+        if self.journal_mode:
+            self.connection.execute(f"PRAGMA journal_mode = {self.journal_mode}")
 
     def empty(self, table: str) -> None:
         self.connection.execute(f'DELETE FROM "{table}"')
