@@ -11,7 +11,7 @@ two; medians are printed with the ratio.
   plain psycopg `COPY` into the same table with the same indexes (pg_trgm GIN included). For
   information, the same COPY without the trigram indexes shows what they cost.
 
-    python -m bench.ingest [--pairs 200000] [--rounds 3] [--database-url URL]
+    python -m bench.ingest [--pairs 200000] [--rounds 3] [--database-url URL [--ratio-only]]
 """
 
 from __future__ import annotations
@@ -84,11 +84,22 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database-url", help="a PostgreSQL URL: benchmark there instead of SQLite")
+    parser.add_argument(
+        "--ratio-only",
+        action="store_true",
+        help="PostgreSQL: only the ratio against plain COPY (skip the old-index and merge comparisons)",
+    )
     args = parser.parse_args()
     if args.database_url:
         from bench.postgres_ingest import main_postgres
 
-        return main_postgres(args.database_url, make_pairs(args.pairs), rounds=args.rounds, target=TARGET_RATIO)
+        return main_postgres(
+            args.database_url,
+            make_pairs(args.pairs),
+            rounds=args.rounds,
+            target=TARGET_RATIO,
+            ratio_only=args.ratio_only,
+        )
 
     work = Path(tempfile.mkdtemp(prefix="ff-bench-ingest-"))
     try:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,6 +22,27 @@ def conninfo(url: str) -> str:
     return url.replace("postgres://", "postgresql://", 1)
 
 
+def drop_database(admin, name: str) -> None:
+    """DROP DATABASE, ending our own leftover connections to it.
+
+    WITH (FORCE) refuses when an autovacuum worker is in the database (a superuser process, which a
+    plain role may not signal); plain DROP DATABASE then asks autovacuum to leave and waits for it.
+    """
+    import psycopg
+
+    try:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.errors.InsufficientPrivilege:
+        for attempt in range(10):
+            try:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                return
+            except psycopg.errors.ObjectInUse:
+                if attempt == 9:
+                    raise
+                time.sleep(1)
+
+
 @contextlib.contextmanager
 def scratch_database(url: str, name: str, *, migrate: bool = True) -> Iterator[str]:
     """Yield the URL of a new database `name` (migrated), dropping it afterwards."""
@@ -28,7 +50,7 @@ def scratch_database(url: str, name: str, *, migrate: bool = True) -> Iterator[s
 
     admin = psycopg.connect(conninfo(url), autocommit=True)
     try:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(admin, name)
         admin.execute(f'CREATE DATABASE "{name}"')
         scratch = with_database(url, name)
         if migrate:
@@ -38,5 +60,5 @@ def scratch_database(url: str, name: str, *, migrate: bool = True) -> Iterator[s
             )
         yield scratch
     finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(admin, name)
         admin.close()

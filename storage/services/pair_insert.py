@@ -1,14 +1,17 @@
 """The one place pairs are written in bulk: executemany on SQLite, COPY on PostgreSQL.
 
-Callers (add_scraped_pairs, imports) validate every row first and call this inside their own
-transaction, so all-or-nothing is theirs; this only moves already-checked rows into the table
-as fast as the engine allows. On PostgreSQL, COPY streams the rows in one statement instead of
-one round trip (and one plan execution) per row: several times the rows per second of executemany.
+Callers (add_scraped_pairs, imports) validate the rows and call this inside their own
+transaction, so all-or-nothing is theirs; this only moves checked rows into the table as fast
+as the engine allows. On PostgreSQL, COPY streams the rows in one statement instead of one round
+trip (and one plan execution) per row: several times the rows per second of executemany.
+copy_pair_chunks takes the rows in chunks as the caller validates them, so PostgreSQL stores one
+chunk while the next is checked; a chunk that raises aborts the COPY and the caller's transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 
 from django.db import connections
 
@@ -35,3 +38,24 @@ def insert_pair_rows(rows: Sequence[tuple], *, using: str = "default") -> int:
         else:
             cursor.executemany(INSERT_PAIR_SQL, rows)
     return len(rows)
+
+
+def copy_pair_chunks(chunks: Iterable[Sequence[tuple]], *, using: str = "default") -> int:
+    """PostgreSQL: COPY the rows of each chunk as it comes, one COPY in all; return how many.
+
+    Must run inside the caller's transaction. An exception from `chunks` ends the COPY with an
+    error (psycopg sends CopyFail) and propagates, so the caller's rollback leaves nothing written.
+    No COPY is started until the first non-empty chunk.
+    """
+    chunks = iter(chunks)
+    first = next((chunk for chunk in chunks if chunk), None)
+    if first is None:
+        return 0
+    written = 0
+    with connections[using].cursor() as cursor, cursor.cursor.copy(COPY_PAIR_SQL) as copy:
+        write_row = copy.write_row
+        for chunk in itertools.chain((first,), chunks):
+            for row in chunk:
+                write_row(row)
+            written += len(chunk)
+    return written

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from storage.exceptions import InvalidInput, NotFound
 from storage.models import ImportInProgress, ScrapedPair, ScrapeSession
@@ -14,7 +15,7 @@ from storage.search import index as search_index
 from storage.services.datasets import import_sessions
 from storage.services.pair_counts import adjust_pair_counts
 from storage.services.pair_insert import INSERT_PAIR_SQL as INSERT_PAIR_SQL  # where callers have found it
-from storage.services.pair_insert import insert_pair_rows
+from storage.services.pair_insert import copy_pair_chunks, insert_pair_rows
 from storage.validation import (
     LONE_SURROGATE,
     check_characters,
@@ -26,6 +27,8 @@ from storage.validation import (
 )
 
 PAIR_CORE_KEYS = frozenset({"input", "output", "source_url"})
+# PostgreSQL: pairs validated per chunk while the COPY stores the chunk before (add_scraped_pairs).
+PAIR_CHUNK = 5_000
 
 
 def max_text_chars() -> int:
@@ -92,16 +95,17 @@ def pair_row(session_id: int, pair: Any, *, position: int, limit: int) -> tuple 
     return (session_id, input_text, output_text, source_url, metadata_json)
 
 
-def pair_rows(session_id: int, pairs: Iterable[Any], *, limit: int) -> list[tuple]:
+def pair_rows(session_id: int, pairs: Iterable[Any], *, limit: int, start: int = 0) -> list[tuple]:
     """Validate every pair and return the INSERT rows; raise InvalidInput on the first bad pair.
 
     The common pair (two non-blank strings, maybe a source_url, no extra keys) takes a short
     path: on the scrapers' hot path the checks would otherwise cost a fifth of the insert.
-    Anything else goes through pair_row, which also words the error.
+    Anything else goes through pair_row, which also words the error. `start` is the position of the
+    first of `pairs` (errors name a pair by its position in the whole call).
     """
     rows = []
     append = rows.append
-    for position, pair in enumerate(pairs):
+    for position, pair in enumerate(pairs, start):
         if type(pair) is dict:
             input_text = pair.get("input")
             output_text = pair.get("output")
@@ -131,15 +135,37 @@ def pair_rows(session_id: int, pairs: Iterable[Any], *, limit: int) -> list[tupl
     return rows
 
 
+def _pair_chunks(session_id: int, pairs: Iterable[Any], *, limit: int) -> Iterator[list[tuple]]:
+    """pair_rows of PAIR_CHUNK pairs at a time, in order (so the first bad pair is the one reported)."""
+    pairs = iter(pairs)
+    start = 0
+    while chunk := list(itertools.islice(pairs, PAIR_CHUNK)):
+        yield pair_rows(session_id, chunk, limit=limit, start=start)
+        start += len(chunk)
+
+
 def add_scraped_pairs(*, session_id: int, pairs: Iterable[dict]) -> int:
     """Add pairs to a session, all or nothing; pairs missing a side are skipped. Return how many were added.
 
-    Extra keys of a pair become its metadata. Everything is validated before the write,
-    which is one bulk insert (storage.services.pair_insert) plus one pair_count update in a single transaction.
+    Extra keys of a pair become its metadata. One transaction holds one bulk insert
+    (storage.services.pair_insert) and one pair_count update. On SQLite every pair is validated
+    before the write (its write lock is held only for the insert). On PostgreSQL, which has no such
+    lock, pairs of an existing session are validated a chunk at a time while the COPY stores the
+    chunks before (the checks' time overlaps the server's): a bad pair raises the same error and
+    aborts the COPY, and the rollback leaves nothing written. A session that does not exist takes
+    the first path, so a bad pair is still reported before the missing session.
     """
     require_int(session_id, name="session_id", minimum=1)
     if isinstance(pairs, (str, bytes, dict)) or not isinstance(pairs, Iterable):
         raise InvalidInput(f"pairs must be a list of dicts, not {type(pairs).__name__}")
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            if ScrapeSession.objects.filter(pk=session_id).exists():
+                added = copy_pair_chunks(_pair_chunks(session_id, pairs, limit=max_text_chars()))
+                if added:
+                    adjust_pair_counts({session_id: added})
+                    search_index.after_pairs_added()
+                return added
     rows = pair_rows(session_id, pairs, limit=max_text_chars())
     if not rows:
         # Nothing to add is 0 whatever the session, as in the desktop app (which only fails on an insert).

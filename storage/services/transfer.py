@@ -8,9 +8,12 @@ one transaction on the target: checked first, written second, verified last.
 2. Before anything is written, the source is searched for values the target cannot hold (on
    PostgreSQL: NUL characters, integers beyond 32 bits, text that is not a timestamp in a
    timestamp column); any found are reported together and nothing is written.
-3. Rows are copied (COPY into PostgreSQL, executemany into SQLite), sequences set past the
-   largest id, and each table's count and a checksum of its canonical values are compared
-   between source and target before the transaction commits.
+3. Rows are copied in batches (COPY ... FREEZE into PostgreSQL, multi-row INSERTs into SQLite)
+   with the target's secondary indexes (and on PostgreSQL its foreign keys) dropped, which are
+   built again after the load, sequences set past the largest id, and each table's count and a
+   checksum of its canonical values are compared between source and target before the
+   transaction commits. All of step 3 is one transaction: a failed or killed transfer leaves the
+   target as it was.
 """
 
 from __future__ import annotations
@@ -86,7 +89,8 @@ class RowDigest:
     Both ends hand over the same canonical values (storage.services.transfer_endpoints), so equal
     rows give equal bytes: pickle encodes a value by its type and contents, and `fast` mode turns
     off the memo, which would otherwise encode a repeated object by reference (object identity
-    differs between the ends). One pickle per batch costs a fraction of repr() per row.
+    differs between the ends). One pickle per batch costs a fraction of repr() per row. The bytes
+    hashed depend only on the rows and their order, not on how the ends batch them.
     """
 
     BATCH = 10_000
@@ -96,38 +100,43 @@ class RowDigest:
         self.count = 0
         self.batch: list[tuple] = []
 
-    def add(self, row: tuple) -> None:
-        self.batch.append(row)
-        self.count += 1
-        if len(self.batch) == self.BATCH:
-            self._flush()
+    def add(self, rows: list[tuple]) -> None:
+        self.count += len(rows)
+        if not self.batch and len(rows) == self.BATCH:
+            self._dump(rows)  # the ends' usual batch: hashed as it is, no copy
+            return
+        self.batch.extend(rows)
+        while len(self.batch) >= self.BATCH:
+            self._dump(self.batch[: self.BATCH])
+            del self.batch[: self.BATCH]
 
-    def _flush(self) -> None:
+    def _dump(self, rows: list[tuple]) -> None:
         buffer = io.BytesIO()
         pickler = pickle.Pickler(buffer, protocol=5)
         pickler.fast = True
-        pickler.dump(self.batch)
+        pickler.dump(rows)
         self.digest.update(buffer.getbuffer())
-        self.batch = []
 
     def hexdigest(self) -> str:
         if self.batch:
-            self._flush()
+            self._dump(self.batch)
+            self.batch = []
         return self.digest.hexdigest()
 
 
-def _checksummed(rows: Iterator[tuple], digest: RowDigest, progress, table: str, total: int):
-    for row in rows:
-        digest.add(row)
-        if progress and digest.count % PROGRESS_EVERY == 0:
+def _checksummed(batches: Iterator[list[tuple]], digest: RowDigest, progress, table: str, total: int):
+    for batch in batches:
+        before = digest.count
+        digest.add(batch)
+        if progress and digest.count // PROGRESS_EVERY > before // PROGRESS_EVERY:
             progress(f"  {table}: {digest.count:,} / {total:,}")
-        yield row
+        yield batch
 
 
 def _fingerprint(end, table: str, columns: list[str], kinds: list[str]) -> tuple[int, str]:
     digest = RowDigest()
-    for row in end.rows(table, columns, kinds):
-        digest.add(row)
+    for batch in end.batches(table, columns, kinds):
+        digest.add(batch)
     return digest.count, digest.hexdigest()
 
 
@@ -164,6 +173,7 @@ def transfer_database(
             raise TransferRefused(f"the target is not empty: {listed}. Use --replace to overwrite it.")
 
         if target.engine == "postgresql":
+            say("Checking the source for values PostgreSQL cannot hold ...")
             problems = [
                 message
                 for table, columns, _ in plan
@@ -178,6 +188,7 @@ def transfer_database(
         target.begin()
         try:
             target.loaded_tables = [table for table, _, _ in plan]
+            say("Copying ...")
             target.before_load()
             for table, _, _ in reversed(plan):
                 if table in occupied:
@@ -186,8 +197,8 @@ def transfer_database(
                 total = source.count(table)
                 say(f"{table}: {total:,} rows")
                 digest = RowDigest()
-                rows = _checksummed(source.rows(table, columns, kinds), digest, progress, table, total)
-                target.write(table, columns, kinds, rows)
+                batches = _checksummed(source.batches(table, columns, kinds), digest, progress, table, total)
+                target.write(table, columns, kinds, batches)
                 target.reset_sequence(table)
                 report.counts[table] = digest.count
                 report.checksums[table] = digest.hexdigest()

@@ -102,6 +102,36 @@ def test_add_scraped_pairs_is_all_or_nothing(session_factory, pairs, message):
     assert session.pair_count == 2
 
 
+@pytest.mark.parametrize("bad", [{"input": "Q", "output": "A\x00"}, {"input": "Q", "output": 7}])
+def test_a_bad_pair_after_thousands_of_good_ones_writes_nothing(session_factory, bad):
+    """On PostgreSQL pairs stream into the COPY a chunk at a time (sessions.PAIR_CHUNK) while later
+    chunks are still being checked: a bad pair chunks after the first must still leave nothing written."""
+    from storage.services.sessions import PAIR_CHUNK
+
+    session = session_factory(pairs=2)
+    before = pair_rows()
+    position = 2 * PAIR_CHUNK + 17
+    pairs = ({"input": f"q{i}", "output": "a"} if i != position else bad for i in range(3 * PAIR_CHUNK))
+    with pytest.raises(InvalidInput, match=f"pair {position}: 'output'"):
+        api.add_scraped_pairs(session.pk, pairs)
+    assert pair_rows() == before
+    session.refresh_from_db()
+    assert session.pair_count == 2
+    assert api.add_scraped_pairs(session.pk, [{"input": "after", "output": "the failure"}]) == 1
+
+
+def test_many_pairs_for_a_missing_session_report_the_bad_pair_first():
+    pairs = [{"input": f"q{i}", "output": "a"} for i in range(PAIRS_FOR_ORDER)] + [{"input": 1, "output": "a"}]
+    with pytest.raises(InvalidInput, match=f"pair {PAIRS_FOR_ORDER}: 'input'"):
+        api.add_scraped_pairs(999, pairs)
+    with pytest.raises(NotFound, match="scrape session 999 does not exist"):
+        api.add_scraped_pairs(999, pairs[:-1])
+    assert ScrapedPair.objects.count() == 0
+
+
+PAIRS_FOR_ORDER = 12_000
+
+
 @pytest.mark.parametrize("session_id", [999, "1", None, True, -1])
 def test_add_scraped_pairs_to_unknown_or_malformed_session_id(session_id):
     with pytest.raises(ValueError):

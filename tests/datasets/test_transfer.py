@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import subprocess
+import sys
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from tests.conftest import child_database_url
 from tests.helpers.desktop import load_desktop_fixture
-from tests.helpers.processes import manage
+from tests.helpers.processes import PROJECT_ROOT, child_env, manage
 
 pytestmark = [pytest.mark.postgresql_only, pytest.mark.django_db]
 
@@ -116,3 +118,112 @@ def test_migrate_on_postgresql_says_a_desktop_file_is_not_adopted(tmp_path, scra
     assert "transfer_database --from" in result.stdout
     assert desktop.read_bytes() == before  # no backup, no adoption, not even opened
     assert not list(tmp_path.glob("finefoundry.backup-*"))
+
+
+KILLED_PAIRS = 200_000  # two progress lines' worth (one every 100,000 rows): the kill lands mid-load
+
+
+def postgres_schema(url: str) -> tuple[set, set]:
+    """The target's indexes and constraints (what the load drops and rebuilds), by name and definition."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as connection:
+        indexes = set(connection.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"))
+        constraints = set(
+            connection.execute(
+                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
+                " WHERE connamespace = 'public'::regnamespace"
+            )
+        )
+    return indexes, constraints
+
+
+def postgres_counts(url: str) -> tuple[int, int]:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as connection:
+        return tuple(
+            connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("scrape_sessions", "scraped_pairs")
+        )
+
+
+def sqlite_state(path) -> tuple[set, tuple[int, int], str]:
+    connection = sqlite3.connect(path)
+    try:
+        schema = set(connection.execute("SELECT type, name, sql FROM sqlite_master"))
+        counts = tuple(
+            connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("scrape_sessions", "scraped_pairs")
+        )
+        return schema, counts, connection.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        connection.close()
+
+
+def kill_mid_load(source: str, target: str, cwd_db) -> str:
+    """Start transfer_database, kill it (SIGKILL) once it has read 100,000 pairs; return its output so far."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "transfer_database", "--from", source, "--to", target],
+        cwd=PROJECT_ROOT,
+        env=child_env(cwd_db, PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen = []
+    try:
+        for line in process.stdout:
+            seen.append(line)
+            if f"scraped_pairs: 100,000 / {KILLED_PAIRS:,}" in line:
+                break
+    finally:
+        process.kill()
+        process.wait(timeout=60)
+        process.stdout.close()
+    output = "".join(seen)
+    assert f"scraped_pairs: 100,000 / {KILLED_PAIRS:,}" in output, output
+    assert "Transferred and verified" not in output
+    return output
+
+
+def test_a_transfer_killed_mid_load_leaves_the_target_as_it_was(tmp_path, scratch_postgres):
+    """The load drops indexes and foreign keys, truncates and COPYs FREEZE on PostgreSQL, drops indexes on
+    SQLite: all inside the one transaction, so a SIGKILL half way leaves the empty migrated target, schema
+    intact, and the next transfer (no --replace) goes through."""
+    source = tmp_path / "finefoundry.db"
+    assert manage(source, "migrate", "--no-input").returncode == 0
+    connection = sqlite3.connect(source)
+    with connection:
+        for session in (1, 2):
+            connection.execute("INSERT INTO scrape_sessions (id, source) VALUES (?, 'killed')", (session,))
+            connection.executemany(
+                "INSERT INTO scraped_pairs (session_id, input_text, output_text) VALUES (?, ?, ?)",
+                ((session, f"question {i}", f"answer {i}") for i in range(KILLED_PAIRS // 2)),
+            )
+    connection.close()
+
+    # SQLite -> PostgreSQL, killed: the migrated target keeps every index and constraint and no row.
+    assert manage(source, "migrate", "--no-input", env={"DATABASE_URL": scratch_postgres}).returncode == 0
+    migrated = postgres_schema(scratch_postgres)
+    assert any("idx_scraped_pairs_session" in name for name, _ in migrated[0])
+    kill_mid_load(str(source), scratch_postgres, source)
+    assert postgres_counts(scratch_postgres) == (0, 0)
+    assert postgres_schema(scratch_postgres) == migrated
+    again = transfer(str(source), scratch_postgres, cwd_db=source)
+    assert again.returncode == 0, again.stderr
+    assert postgres_counts(scratch_postgres) == (2, KILLED_PAIRS)
+    assert postgres_schema(scratch_postgres) == migrated
+
+    # PostgreSQL -> a new SQLite file, killed: the file is the migrated, empty, intact database.
+    copy = tmp_path / "copy" / "finefoundry.db"
+    copy.parent.mkdir()
+    kill_mid_load(scratch_postgres, str(copy), source)
+    reference = tmp_path / "reference" / "finefoundry.db"
+    reference.parent.mkdir()
+    assert manage(reference, "migrate", "--no-input").returncode == 0
+    schema, counts, integrity = sqlite_state(copy)
+    assert (schema, counts, integrity) == (sqlite_state(reference)[0], (0, 0), "ok")
+    back = transfer(scratch_postgres, str(copy), cwd_db=source)
+    assert back.returncode == 0, back.stderr
+    assert sqlite_state(copy) == (schema, (2, KILLED_PAIRS), "ok")
