@@ -45,6 +45,16 @@ TABLES = [
     "auth_user",
 ]
 PROGRESS_EVERY = 100_000
+# Tables of ours derived from the pairs (scan findings, near-duplicate signatures): not copied, since the
+# copied pairs may reuse ids these rows name; emptied in the target, and rebuilt by the next scan or
+# near-duplicate run. Children first.
+DERIVED_TABLES = [
+    "storage_scan_findings",
+    "storage_scans",
+    "storage_pair_signatures",
+    "storage_pair_bands",
+    "storage_pair_bands_recent",
+]
 
 
 class TransferRefused(InvalidInput):
@@ -192,6 +202,10 @@ def transfer_database(
             target.before_load()
             for table, _, _ in reversed(plan):
                 if table in occupied:
+                    target.empty(table)
+            target_tables = target.tables()
+            for table in DERIVED_TABLES:
+                if table in target_tables:
                     target.empty(table)
             for table, columns, kinds in plan:
                 total = source.count(table)

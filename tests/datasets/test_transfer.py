@@ -87,6 +87,28 @@ def test_a_non_empty_target_is_refused_unless_replaced(tmp_path, scratch_postgre
     assert transfer(str(desktop), scratch_postgres, "--replace", cwd_db=desktop).returncode == 0
 
 
+def test_a_replacing_transfer_empties_what_the_target_derived_from_its_old_pairs(tmp_path, scratch_postgres):
+    desktop = load_desktop_fixture("current", tmp_path / "finefoundry.db")
+    assert manage(desktop, "migrate", "--no-input").returncode == 0
+    assert transfer(str(desktop), scratch_postgres, cwd_db=desktop).returncode == 0
+    on_postgres = {"DATABASE_URL": scratch_postgres}
+    for command in (("scan_pairs", "--all", "--store"), ("near_duplicates", "--all")):
+        result = manage(desktop, *command, env=on_postgres)
+        assert result.returncode == 0, result.stderr
+    derived = ("storage_scans", "storage_pair_signatures")
+
+    def counts() -> list[int]:
+        import psycopg
+
+        with psycopg.connect(scratch_postgres.replace("postgres://", "postgresql://", 1)) as target:
+            return [target.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in derived]
+
+    assert all(counts())
+    # The copied pairs may reuse ids that old findings and signatures name: those rows go with the old pairs.
+    assert transfer(str(desktop), scratch_postgres, "--replace", cwd_db=desktop).returncode == 0
+    assert counts() == [0, 0]
+
+
 def test_values_postgresql_cannot_hold_are_reported_before_anything_is_written(tmp_path, scratch_postgres):
     desktop = load_desktop_fixture("current", tmp_path / "finefoundry.db")
     assert manage(desktop, "migrate", "--no-input").returncode == 0
