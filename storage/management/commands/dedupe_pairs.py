@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import pluralize
 
 from storage.exceptions import StorageError
+from storage.management.session_arguments import add_session_arguments, selected_session_ids
 from storage.models import ScrapeSession
 from storage.services.dedupe import remove_duplicates
 
@@ -17,8 +18,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("session_ids", nargs="*", type=int, metavar="SESSION_ID")
-        parser.add_argument("--all", action="store_true", help="Every session.")
+        add_session_arguments(parser)
         parser.add_argument(
             "--across-sessions",
             action="store_true",
@@ -32,9 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Count the duplicates; delete nothing.")
 
     def handle(self, *args, **options):
-        if options["all"] == bool(options["session_ids"]):
-            raise CommandError("Give one or more SESSION_IDs, or --all (not both).")
-        session_ids = options["session_ids"] or list(ScrapeSession.objects.order_by("id").values_list("pk", flat=True))
+        session_ids = selected_session_ids(options)
         if not session_ids:
             self.stdout.write("There are no sessions.")
             return

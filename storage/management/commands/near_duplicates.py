@@ -7,7 +7,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from storage.exceptions import StorageError
-from storage.models import ScrapeSession
+from storage.management.session_arguments import add_session_arguments, selected_session_ids
 from storage.services.near_duplicates import KEEP_POLICIES, find_near_duplicates, remove_near_duplicates
 
 
@@ -19,8 +19,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("session_ids", nargs="*", type=int, metavar="SESSION_ID")
-        parser.add_argument("--all", action="store_true", help="Every session.")
+        add_session_arguments(parser)
         parser.add_argument("--threshold", type=float, default=0.8, help="Jaccard similarity, 0.5 to 1.0 (0.8).")
         parser.add_argument("--json", action="store_true", help='Print {"clusters": [[pair_id, ...], ...]}.')
         parser.add_argument(
@@ -35,11 +34,9 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="With --remove: say what would go; delete nothing.")
 
     def handle(self, *args, **options):
-        if options["all"] == bool(options["session_ids"]):
-            raise CommandError("Give one or more SESSION_IDs, or --all (not both).")
+        session_ids = selected_session_ids(options)
         if options["dry_run"] and not options["remove"]:
             raise CommandError("--dry-run goes with --remove.")
-        session_ids = options["session_ids"] or list(ScrapeSession.objects.order_by("id").values_list("pk", flat=True))
         if not session_ids:
             raise CommandError("There are no sessions.")
         common = {

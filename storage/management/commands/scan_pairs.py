@@ -12,7 +12,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from storage.exceptions import StorageError
-from storage.models import ScrapeSession
+from storage.management.session_arguments import add_session_arguments, selected_session_ids
 from storage.sensitive_text import KINDS
 from storage.services.scan import scan_sessions
 from storage.services.scan_findings import scan_and_store
@@ -26,8 +26,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("session_ids", nargs="*", type=int, metavar="SESSION_ID")
-        parser.add_argument("--all", action="store_true", help="Every session.")
+        add_session_arguments(parser)
         parser.add_argument("--json", action="store_true", help="Print every finding as JSON (offsets only).")
         parser.add_argument(
             "--store",
@@ -36,11 +35,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        if options["all"] == bool(options["session_ids"]):
-            raise CommandError("Give one or more SESSION_IDs, or --all (not both).")
+        session_ids = selected_session_ids(options)
         if options["store"] and options["json"]:
             raise CommandError("--store prints a summary per session; run --json without it for the findings.")
-        session_ids = options["session_ids"] or list(ScrapeSession.objects.order_by("id").values_list("pk", flat=True))
         if not session_ids:
             if options["json"]:
                 self.stdout.write(json.dumps({"findings": []}))
