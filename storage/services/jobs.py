@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import re
-import socket
 import traceback
 import uuid
 from collections.abc import Iterable
@@ -30,6 +28,7 @@ from storage.exceptions import StorageError
 from storage.models import Job
 from storage.redaction import redact
 from storage.services import settings as settings_service
+from storage.services.liveness import pid_gone, this_process
 
 # A running job's worker writes a heartbeat this often; doctor calls it dead after STALE_AFTER without one.
 HEARTBEAT_SECONDS = 30
@@ -40,10 +39,6 @@ MAX_ERROR_CHARS = 4000
 
 def jobs_dir() -> Path:
     return Path(settings.FINEFOUNDRY_JOBS_DIR)
-
-
-def here() -> tuple[str, int]:
-    return socket.gethostname(), os.getpid()
 
 
 # --- Life cycle ------------------------------------------------------------------------------
@@ -64,7 +59,7 @@ def set_task_id(*, job_id: int, task_id: str) -> None:
 
 
 def mark_running(*, job_id: int) -> Job:
-    host, pid = here()
+    host, pid = this_process()
     now = timezone.now()
     Job.objects.filter(pk=job_id).update(
         status=Job.Status.RUNNING, started_at=now, heartbeat_at=now, worker_host=host, worker_pid=pid
@@ -202,26 +197,14 @@ class DeadJob:
     reason: str
 
 
-def _pid_gone(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def dead_jobs(*, now: dt.datetime | None = None, stale_after: dt.timedelta = STALE_AFTER) -> list[DeadJob]:
     """Running jobs whose worker process is gone (same host) or has sent no heartbeat for `stale_after`."""
     now = now or timezone.now()
-    host, _pid = here()
+    host, _pid = this_process()
     found = []
     for job in Job.objects.filter(status=Job.Status.RUNNING).order_by("id"):
         last = job.heartbeat_at or job.started_at or job.created_at
-        if job.worker_host == host and _pid_gone(job.worker_pid):
+        if job.worker_host == host and pid_gone(job.worker_pid):
             found.append(DeadJob(job, f"its worker (process {job.worker_pid} on {host}) is gone"))
         elif last < now - stale_after:
             minutes = int((now - last).total_seconds() // 60)

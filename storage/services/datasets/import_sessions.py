@@ -31,8 +31,6 @@ commit, and the session disappears again if the import is rolled back.
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -41,6 +39,7 @@ from django.db import connections, transaction
 
 from storage.db.write_batches import FIRST_BATCH, next_batch_size, sqlite_batch_manners
 from storage.models import ImportInProgress, ScrapeSession
+from storage.services.liveness import pid_gone, this_process
 from storage.services.pair_counts import adjust_pair_counts
 from storage.services.pair_insert import insert_pair_rows
 
@@ -52,13 +51,9 @@ MERGE_PATH_PREFIX = "merge of sessions "
 ATOMIC_MOVE_ROWS = 20_000
 
 
-def _here() -> tuple[str, int]:
-    return socket.gethostname(), os.getpid()
-
-
 def begin(*, session: Callable[[], ScrapeSession], path: str, target_session_id: int | None) -> ScrapeSession:
     """Create the hidden session (with `session()`) and the row that hides it, in one transaction."""
-    host, pid = _here()
+    host, pid = this_process()
     now = time.time()
     with transaction.atomic():
         hidden = session()
@@ -76,7 +71,7 @@ def begin(*, session: Callable[[], ScrapeSession], path: str, target_session_id:
 
 def hide_for_deletion(session_id: int) -> None:
     """Hide a session that is about to be deleted in batches (inside the caller's transaction)."""
-    host, pid = _here()
+    host, pid = this_process()
     now = time.time()
     ImportInProgress.objects.create(
         session_id=session_id,
@@ -242,25 +237,15 @@ class Abandoned:
         )
 
 
-def _pid_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def abandoned_imports(*, now: float | None = None) -> list[Abandoned]:
     """Imports whose process is gone (this host) or silent for STALE_AFTER seconds."""
     now = time.time() if now is None else now
-    host, pid = _here()
+    host, pid = this_process()
     found = []
     for row in ImportInProgress.objects.order_by("session_id"):
         idle = now - row.heartbeat_at
         mine = row.host == host and row.pid == pid
-        gone = row.host == host and not mine and _pid_gone(row.pid)
+        gone = row.host == host and not mine and pid_gone(row.pid)
         if gone or idle > STALE_AFTER:
             found.append(Abandoned(row.session_id, row.target_session_id, row.state, row.path, row.host, row.pid, idle))
     return found
@@ -268,7 +253,7 @@ def abandoned_imports(*, now: float | None = None) -> list[Abandoned]:
 
 def recover(abandoned: Abandoned) -> str | None:
     """Take an abandoned import over and finish it: roll back if writing, complete if moving; say what was done."""
-    host, pid = _here()
+    host, pid = this_process()
     with transaction.atomic():
         # Claim it, unless someone else (another import, doctor) did since we looked.
         claimed = ImportInProgress.objects.filter(
