@@ -4,7 +4,8 @@ Short transactions alone are not enough. SQLite's busy handler is not a queue: a
 sleeps and retries (every 100 ms once it has waited a while), and a job that starts its next
 transaction at once takes the lock again first, time after time; two such jobs side by side can
 keep a third writer out for longer than its busy timeout (the desktop app's 5 s). So the jobs
-(clear_logs' deletes and vacuum steps, imports, session deletes) pause between transactions.
+(clear_logs' deletes and vacuum steps, imports, session deletes, merges, dedupe, search-index
+catch-up) pause between transactions.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ MAX_PAUSE = 1.0
 def next_batch_size(rows: int, seconds: float, *, minimum: int = MIN_BATCH, maximum: int = MAX_BATCH) -> int:
     """The batch size (rows, pages) that would have taken TARGET_SECONDS, given `rows` took `seconds`.
 
-    The one rule for every job that writes in batches: imports, deletes, log clean-up, vacuum steps, dedupe.
+    The one rule for every job that writes in batches: imports, deletes, log clean-up, vacuum steps, dedupe,
+    merges, search-index catch-up.
     """
     wanted = int(rows * TARGET_SECONDS / max(seconds, 1e-4))
     # Grow at most fourfold a step: one fast batch (a warm cache) must not make the next one long.
@@ -37,7 +39,7 @@ def next_batch_size(rows: int, seconds: float, *, minimum: int = MIN_BATCH, maxi
 
 
 @contextmanager
-def sqlite_batch_manners() -> Iterator[Callable[..., None]]:
+def sqlite_batch_manners(using: str = "default") -> Iterator[Callable[..., None]]:
     """On SQLite, give other writers their turn between a job's batches; elsewhere do nothing.
 
     Two things, after each committed batch. A passive checkpoint copies the batch's WAL pages
@@ -48,7 +50,7 @@ def sqlite_batch_manners() -> Iterator[Callable[..., None]]:
     only every 100 ms or so, and without the pause the next batch takes the lock first, again
     and again. Neither holds the write lock.
     """
-    connection = connections["default"]
+    connection = connections[using]
     if connection.vendor != "sqlite" or connection.in_atomic_block:
         # Inside the caller's transaction the batches are savepoints: nothing is committed in between.
         yield lambda *, more: None

@@ -50,6 +50,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 
 from storage.db.pragmas import pragma_set
+from storage.db.write_batches import next_batch_size, sqlite_batch_manners
 from storage.search import postgres
 
 logger = logging.getLogger("finefoundry.storage.search")
@@ -74,12 +75,10 @@ MAX_PROBED_TRIGRAMS = 32
 DENSE_SHARE = 0.1
 # How many of the newest candidates are checked to estimate that share.
 DENSITY_SAMPLE = 1000
-# Rows indexed per write transaction (~50 ms here), so other writers never wait long.
+# Rows indexed in a catch-up's first write transaction (~50 ms here); later ones are sized by what it took.
 CATCH_UP_CHUNK = 256
 # How long a search may spend indexing pending pairs before it scans the rest instead.
 SEARCH_CATCH_UP_SECONDS = 0.1
-# The background indexer rests this long between chunks, so other writers get the lock in between.
-BACKGROUND_PAUSE_SECONDS = 0.01
 # After a sequence reset, a table this small is re-indexed on the spot.
 SMALL_TABLE_ROWS = 5000
 
@@ -240,18 +239,34 @@ def _index_chunk(connection, chunk: int) -> int:
 
 
 def index_pending(*, using: str = "default", max_seconds: float | None = None, chunk: int | None = None) -> int:
-    """Index pairs added since the last catch-up, in short transactions; return how many were indexed."""
+    """Index pairs added since the last catch-up, in short transactions; return how many were indexed.
+
+    With a deadline (a search's catch-up) it stops once the deadline has passed, and pauses
+    nowhere: a search holds the lock for about SEARCH_CATCH_UP_SECONDS at most. Without one it
+    runs until nothing is pending, with the manners of every long writer (storage.db.write_batches):
+    on SQLite each transaction is sized to take ~0.1 s by what the last one took, and other writers
+    get their turn in between. `chunk` fixes the size instead (benchmarks, tests).
+    """
     connection = connections[using]
-    chunk = chunk or catch_up_chunk(connection)
     if not (supported(connection) and installed(connection)):
         return 0
+    # PostgreSQL's readers and writers never wait for the indexer (MVCC): its chunk stays fixed.
+    adaptive = chunk is None and not _is_postgres(connection)
+    size = chunk or catch_up_chunk(connection)
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    manners = sqlite_batch_manners(using) if deadline is None else contextlib.nullcontext(lambda *, more: None)
     total = 0
-    while True:
-        done = _index_chunk(connection, chunk)
-        total += done
-        if done < chunk or (deadline is not None and time.monotonic() >= deadline):
-            return total
+    with manners as between_batches:
+        while True:
+            started = time.perf_counter()
+            done = _index_chunk(connection, size)
+            total += done
+            finished = done < size or (deadline is not None and time.monotonic() >= deadline)
+            between_batches(more=not finished)
+            if finished:
+                return total
+            if adaptive:
+                size = next_batch_size(done, time.perf_counter() - started)
 
 
 @contextlib.contextmanager
@@ -334,10 +349,8 @@ def catch_up_chunk(connection) -> int:
 
 
 def _index_until_done(using: str) -> None:
-    chunk = catch_up_chunk(connections[using])
     try:
-        while index_pending(using=using, max_seconds=0) == chunk:
-            time.sleep(BACKGROUND_PAUSE_SECONDS)
+        index_pending(using=using)
     except Exception:
         # Nothing is lost: what is still pending is scanned by searches and indexed by the next thread.
         logger.exception("background search indexing stopped")
