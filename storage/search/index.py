@@ -260,13 +260,14 @@ def index_pending(*, using: str = "default", max_seconds: float | None = None, c
         while True:
             started = time.perf_counter()
             done = _index_chunk(connection, size)
+            took = time.perf_counter() - started
             total += done
             finished = done < size or (deadline is not None and time.monotonic() >= deadline)
             between_batches(more=not finished)
             if finished:
                 return total
             if adaptive:
-                size = next_batch_size(done, time.perf_counter() - started)
+                size = next_batch_size(done, took)
 
 
 @contextlib.contextmanager
