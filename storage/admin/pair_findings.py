@@ -13,6 +13,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from storage.admin.pair_text import text_blocks
 from storage.sensitive_text import PLACEHOLDERS
+from storage.services.scan import PairScanner
+from storage.services.scan_findings import current_findings
 
 # A finding is first replaced by "\ue000<n>\ue001" (private-use characters, escaped as themselves), then the
 # escaped blocks get the mark. Those characters in the text itself are shown as U+FFFD, so none is mistaken
@@ -79,3 +81,31 @@ def masked_head(head: str | None, findings: list | None) -> str | None:
         position = min(finding.end, len(head))
     pieces.append(head[position:])
     return "".join(pieces)
+
+
+def attach_findings(pairs) -> None:
+    """Give each pair of the page its findings per side, so its previews and snippets are masked.
+
+    Those of the current stored scans (one query), and whatever the scan finds in the first characters
+    the page shows: a pair never scanned, or edited since, is masked too. What the flagged filter lists
+    stays what the stored scans found.
+    """
+    by_pair: dict[int, dict[str, list]] = {}
+    pairs = list(pairs)
+    if not pairs:
+        return
+    for finding in (
+        current_findings()
+        .filter(pair_id__in=[pair.pk for pair in pairs])
+        .only("pair_id", "side", "kind", "start", "end")
+    ):
+        by_pair.setdefault(finding.pair_id, {}).setdefault(finding.side, []).append(finding)
+    scanner = PairScanner()
+    for pair in pairs:
+        found = by_pair.get(pair.pk, {})
+        for side in ("input", "output"):
+            # The snippet's head is the longer one when there is a search; the preview's is a prefix of it.
+            head = getattr(pair, f"{side}_head", None) or getattr(pair, f"{side}_preview", None)
+            if head:
+                found.setdefault(side, []).extend(scanner.find(head))
+        pair.scan_findings = found

@@ -27,7 +27,7 @@ from storage.admin.pair_filters import (
     OutputLengthFilter,
     ScanFlagFilter,
 )
-from storage.admin.pair_findings import masked_head
+from storage.admin.pair_findings import attach_findings, masked_head
 from storage.admin.pair_text import SNIPPET_SOURCE_CHARS, match_snippet, term_pattern
 from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession
@@ -35,7 +35,7 @@ from storage.search.queries import parse_terms, search_queryset
 from storage.services import pair_edits
 from storage.services.datasets import conversations
 from storage.services.scan import scan_pair
-from storage.services.scan_findings import current_findings, pair_findings
+from storage.services.scan_findings import pair_findings
 from storage.services.sessions import check_pair_text
 
 SESSION_PARAM = "session__id__exact"
@@ -243,23 +243,7 @@ class PairChangeList(OfferedFiltersChangeList):
         if not self.result_list.query.is_sliced:
             self.result_list = self.result_list[: self.list_max_show_all if self.show_all else self.list_per_page]
         if not getattr(request, pair_reader.NO_COUNT, False):  # the reader never shows these rows
-            attach_stored_findings(self.result_list)
-
-
-def attach_stored_findings(pairs) -> None:
-    """Give each pair of the page its stored scan findings per side (one query), so its previews are masked."""
-    by_pair: dict[int, dict[str, list]] = {}
-    pairs = list(pairs)
-    if not pairs:
-        return
-    for finding in (
-        current_findings()
-        .filter(pair_id__in=[pair.pk for pair in pairs])
-        .only("pair_id", "side", "kind", "start", "end")
-    ):
-        by_pair.setdefault(finding.pair_id, {}).setdefault(finding.side, []).append(finding)
-    for pair in pairs:
-        pair.scan_findings = by_pair.get(pair.pk, {})
+            attach_findings(self.result_list)
 
 
 @admin.register(ScrapedPair)
@@ -394,7 +378,7 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
         label = session_column_label(pair)
         return format_html(SESSION_LINK_HTML, url, label, label)
 
-    # What a stored scan found in the first characters is masked (the flagged filter lists exactly those pairs).
+    # What a stored scan found, or the scan finds in the first characters, is masked (attach_findings).
     @admin.display(description="input")
     def input_preview(self, pair: ScrapedPair) -> str:
         head = getattr(pair, "input_preview", None) or pair.input_text

@@ -81,6 +81,21 @@ def test_pair_page_lists_its_findings_masked(admin_client, session):
     assert "Nothing found" in page
 
 
+def test_the_pairs_list_masks_what_it_shows_of_pairs_never_scanned(admin_client, session):
+    pairs = reverse("admin:storage_scrapedpair_changelist")
+    for query in (f"?session__id__exact={session.pk}", f"?session__id__exact={session.pk}&q=token"):
+        page = admin_client.get(pairs + query).content.decode()
+        assert TOKEN not in page and "jane.doe@example.com" not in page and "4111 1111" not in page, query
+        assert "[SECRET]" in page
+    page = admin_client.get(pairs + f"?session__id__exact={session.pk}").content.decode()
+    assert "j••••••••••••••••••m" in page and "[CARD]" in page
+    assert "what is the answer ?" in page  # a clean pair shows as it is
+    assert page.count('class="field-input_preview"') == 3
+    # What the page masks by itself flags nothing: the flagged filter lists what a stored scan found.
+    flagged = admin_client.get(pairs + f"?session__id__exact={session.pk}&scan=flagged").content.decode()
+    assert flagged.count('class="field-input_preview"') == 0
+
+
 def test_profile_page_estimate_by_default_and_a_new_session(admin_client, session):
     response = admin_client.get(url("profile", session), {"max_seq_length": "5"})
     page = response.content.decode()
