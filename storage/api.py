@@ -47,6 +47,8 @@ from storage.services import (
     near_duplicates,
     run_files,
     runs,
+    scan,
+    scan_findings,
     sessions,
 )
 from storage.services import settings as settings_service
@@ -445,6 +447,48 @@ def remove_near_duplicates(
     return near_duplicates.remove_near_duplicates(
         session_ids=session_ids, threshold=threshold, keep=keep, dry_run=dry_run
     ).removed
+
+
+# --- Safe to publish ----------------------------------------------------------------------
+
+
+def scan_pairs(session_ids: list[int], db_path: str | None = None) -> list[dict]:
+    """Every finding in the sessions' pairs, as `scan_pairs --json` lists them (offsets only, never the text).
+
+    Each is {"pair_id", "side", "kind", "start", "end"}; kind is email, phone, ip, credit_card or secret.
+    Nothing is stored: `store_scan` makes a scan what the admin's flagged filter lists.
+    """
+    _check_db_path(db_path)
+    return [finding.as_dict() for finding in scan.scan_sessions(session_ids=session_ids, examples_per_kind=0).findings]
+
+
+def store_scan(session_ids: list[int], db_path: str | None = None) -> list[dict]:
+    """Scan the sessions and store each one's findings as its current scan; a summary per session."""
+    _check_db_path(db_path)
+    return [
+        {
+            "session_id": result.session_id,
+            "pairs_scanned": result.pairs_scanned,
+            "findings": result.findings,
+            "flagged_pairs": result.flagged_pairs,
+            "counts": result.counts,
+        }
+        for result in scan_findings.scan_and_store(session_ids=session_ids)
+    ]
+
+
+def get_stored_findings(session_id: int, db_path: str | None = None) -> dict | None:
+    """The session's stored scan: when, how many pairs, and its findings (offsets only); None if never scanned."""
+    _check_db_path(db_path)
+    stored = scan_findings.stored_findings(session_id=require_int(session_id, name="session_id"))
+    if stored is None:
+        return None
+    current, findings = stored
+    return {
+        "scanned_at": format_timestamp(current.scanned_at),
+        "pairs_scanned": current.pairs_scanned,
+        "findings": [scan.PairFinding(f.pair_id, f.side, f.kind, f.start, f.end).as_dict() for f in findings],
+    }
 
 
 # --- Training runs ------------------------------------------------------------------------

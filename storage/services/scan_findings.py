@@ -223,6 +223,18 @@ def session_findings(*, session_id: int, examples_per_kind: int = EXAMPLES_PER_K
     return SessionFindings(scan, {kind: counted.get(kind, 0) for kind in KINDS}, flagged, examples)
 
 
+def stored_findings(*, session_id: int) -> tuple[SessionScan, list[ScanFinding]] | None:
+    """The session's current scan and its findings in (pair, side, start) order; None before its first scan.
+
+    Findings of pairs deleted since are left out (an edited pair's were dropped by the edit).
+    """
+    existing_sessions([session_id])
+    scan = current_scan(session_id=session_id)
+    if scan is None:
+        return None
+    return scan, list(_existing(ScanFinding.objects.filter(scan_id=scan.pk)).order_by("pair_id", "side", "start"))
+
+
 def _text(pair: ScrapedPair, side: str) -> str:
     return pair.input_text if side == "input" else pair.output_text
 
