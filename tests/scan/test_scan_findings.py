@@ -118,6 +118,25 @@ def test_an_edited_pair_loses_its_findings_whoever_edits_it(planted):
 
 
 @pytest.mark.django_db
+def test_a_pair_moved_to_another_session_leaves_its_old_sessions_scan(planted, session_factory):
+    session, (flagged, _clean, card) = planted
+    other, _ = make_session(session_factory, [("nothing to see", "here")], name="other")
+    scan_and_store(session_ids=[session.pk, other.pk])
+    pair = ScrapedPair.objects.get(pk=flagged)
+    pair.session_id = other.pk
+    pair_edits.save_pair(pair, previous_session_id=session.pk)  # the admin's session field
+    # The old session's scan no longer counts it, and nothing flags it in its new, scanned-before session.
+    assert session_findings(session_id=session.pk).flagged_pairs == 1
+    assert {(p, k) for p, _, k, _, _ in stored()} == {(card, "credit_card")}
+    assert not flagged_pairs(ScrapedPair.objects.filter(session_id=other.pk)).exists()
+    scan_and_store(session_ids=[other.pk])  # its new session's scan flags it again
+    assert {k for p, _, k, _, _ in stored(other.pk) if p == flagged} == {"email", "secret"}
+    with connection.cursor() as cursor:  # the same for a move in plain SQL
+        cursor.execute("UPDATE scraped_pairs SET session_id = %s WHERE id = %s", [other.pk, card])
+    assert {(p, k) for p, _, k, _, _ in stored()} == {(flagged, "email"), (flagged, "secret")}
+
+
+@pytest.mark.django_db
 def test_a_pair_edited_while_the_scan_ran_is_stored_as_it_is_at_the_write(planted):
     session, (flagged, _clean, card) = planted
     scan = SessionScan.objects.create(session_id=session.pk, started_at=timezone.now())
