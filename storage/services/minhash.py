@@ -60,6 +60,73 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return common / (len(a) + len(b) - common)
 
 
+def jaccards(texts: list[str], left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """jaccard(shingles(texts[left[i]]), shingles(texts[right[i]])) for each i, the same float64 values.
+
+    Exact, not estimated: each shingle is coded by the ranks of its 5 characters among the
+    characters present (5 x `bits` bits, one code per shingle and one shingle per code), so equal
+    codes are equal shingles and no hash can collide. The counts are integers and the division the
+    same IEEE one `jaccard` does, so a threshold decides the same way. About 20x faster than
+    Python sets: no string object per shingle.
+    """
+    out = np.empty(len(left), dtype=np.float64)
+    for start in range(0, len(left), JACCARD_CHUNK):
+        part = slice(start, start + JACCARD_CHUNK)
+        out[part] = _jaccards(texts, np.asarray(left[part], dtype=np.int64), np.asarray(right[part], dtype=np.int64))
+    return out
+
+
+JACCARD_CHUNK = 2_000  # text pairs compared at a time: ~1.5 M shingles in flight
+
+
+def _jaccards(texts: list[str], left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    count = len(left)
+    members = np.sort(np.concatenate([left, right]))
+    members = members[np.concatenate([[True], members[1:] != members[:-1]])]
+    chosen = [texts[i] for i in members.tolist()]
+    codes = np.frombuffer("".join(chosen).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    present = np.zeros(int(codes.max()) + 1, dtype=bool)
+    present[codes] = True
+    bits = max(1, (int(np.count_nonzero(present)) - 1).bit_length())
+    shift = SHINGLE * bits + 1  # a key: text pair index | shingle code | side (0 left, 1 right)
+    if shift + max(1, (count - 1).bit_length()) > 64:
+        # More distinct characters than the codes have room for (over 2,048 here): sets, as before.
+        return np.array([jaccard(shingles(texts[a]), shingles(texts[b])) for a, b in zip(left, right, strict=True)])
+    ranks = (np.cumsum(present, dtype=np.uint64) - np.uint64(1))[codes]
+    windows = len(ranks) - SHINGLE + 1
+    shingle = ranks[:windows].copy()
+    for k in range(1, SHINGLE):
+        shingle <<= np.uint64(bits)
+        shingle |= ranks[k : k + windows]
+    # Text t's shingles are shingle[first[t] : first[t] + size[t]] (texts are at least 5 long).
+    lengths = np.fromiter(map(len, chosen), dtype=np.int64, count=len(chosen))
+    first = np.cumsum(lengths) - lengths
+    size = lengths - SHINGLE + 1
+    sides = np.concatenate([np.searchsorted(members, left), np.searchsorted(members, right)])
+    run = size[sides]
+    ends = np.cumsum(run)
+    index = np.repeat(first[sides] - (ends - run), run)
+    index += np.arange(ends[-1], dtype=np.int64)
+    # key = text pair | shingle code | side: sorted, each side's repeats are neighbours, and so is a
+    # shingle both sides hold.
+    pairs = np.arange(count, dtype=np.uint64) << np.uint64(shift)
+    keys = shingle[index]
+    keys <<= np.uint64(1)
+    keys |= np.repeat(np.concatenate([pairs, pairs | np.uint64(1)]), run)
+    keys.sort()
+    distinct = np.empty(len(keys), dtype=bool)
+    distinct[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
+    keys = keys[distinct]
+    sizes = np.bincount(
+        (((keys >> np.uint64(shift)) << np.uint64(1)) | (keys & np.uint64(1))).view(np.int64), minlength=2 * count
+    )
+    halves = keys >> np.uint64(1)
+    shared = keys[1:][halves[1:] == halves[:-1]]
+    common = np.bincount((shared >> np.uint64(shift)).view(np.int64), minlength=count)
+    return common / (sizes[0::2] + sizes[1::2] - common)
+
+
 def content_hash(input_text: str | None, output_text: str | None) -> int:
     """A signed 64-bit hash of the raw texts: a stored signature is stale when it differs."""
     digest = hashlib.blake2b(
