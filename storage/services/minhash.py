@@ -140,18 +140,20 @@ def content_hash(input_text: str | None, output_text: str | None) -> int:
 
 def _mix(values: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser, in place on a uint64 array (numpy wraps uint64 arithmetic)."""
-    values ^= values >> np.uint64(30)
-    values *= _M1
-    values ^= values >> np.uint64(27)
-    values *= _M2
-    values ^= values >> np.uint64(31)
+    scratch = np.empty_like(values)  # one buffer for the three shifts instead of a new array each
+    for shift, factor in ((30, _M1), (27, _M2), (31, None)):
+        np.right_shift(values, np.uint64(shift), out=scratch)
+        values ^= scratch
+        if factor is not None:
+            values *= factor
     return values
 
 
 def signatures(texts: list[str]) -> np.ndarray:
     """The (len(texts), 64) uint32 signatures of pair texts (each at least 5 characters long)."""
-    # A thousand texts at a time: the arrays then stay in the CPU cache (2.6 s -> 0.7 s for 20,000 texts).
-    parts = [_signatures(texts[start : start + 1000]) for start in range(0, len(texts), 1000)]
+    # 500 texts at a time: the arrays then stay in the CPU cache (a thousand: 2.6 s -> 0.7 s for
+    # 20,000 texts against all at once; 500 was ~10 % faster again than a thousand).
+    parts = [_signatures(texts[start : start + 500]) for start in range(0, len(texts), 500)]
     return np.concatenate(parts) if parts else np.empty((0, BINS), dtype=np.uint32)
 
 
@@ -159,30 +161,34 @@ def _signatures(texts: list[str]) -> np.ndarray:
     count = len(texts)
     if not count:
         return np.empty((0, BINS), dtype=np.uint32)
-    codes = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    # Converted once: every step below is then uint64 with uint64, with no cast inside the loops.
+    codes = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=count)
-    ends = np.cumsum(lengths)
     windows = len(codes) - SHINGLE + 1
-    hashes = codes[:windows].astype(np.uint64)
+    hashes = codes[:windows].copy()
     for k in range(1, SHINGLE):
         hashes *= _PRIME
         hashes ^= codes[k : k + windows]
     _mix(hashes)
-    # A window belongs to the text it starts in and counts only if it ends there too.
-    owner = np.repeat(np.arange(count, dtype=np.int64), lengths)[:windows]
-    keep = np.arange(SHINGLE, windows + SHINGLE, dtype=np.int64) <= ends[owner]
-    hashes = hashes[keep]
-    slots = owner[keep] * BINS + (hashes >> np.uint64(58)).astype(np.int64)
-    values = (hashes & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-    flat = np.full(count * BINS, EMPTY, dtype=np.uint32)
-    np.minimum.at(flat, slots, values)
-    return _densified(flat.reshape(count, BINS))
+    # A window belongs to the text it starts in: its bin is that text's row, picked by the top 6 bits.
+    slots = np.repeat(np.arange(0, count * BINS, BINS, dtype=np.int64), lengths)[:windows]
+    slots += (hashes >> np.uint64(58)).view(np.int64)
+    # A window that runs on into the next text (the last 4 of each) goes to a spare bin past the end.
+    slots[(np.cumsum(lengths)[:-1, None] - np.arange(1, SHINGLE, dtype=np.int64)).ravel()] = count * BINS
+    flat = np.full(count * BINS + 1, EMPTY, dtype=np.uint32)
+    np.minimum.at(flat, slots, hashes.astype(np.uint32))  # the low 32 bits
+    return _densified(flat[:-1].reshape(count, BINS))
 
 
 def _densified(table: np.ndarray) -> np.ndarray:
     """Fill each empty bin from the next non-empty bin to its right (circularly), shifted by the distance."""
     empty = table == EMPTY
-    if not empty.any():
+    rows = np.flatnonzero(empty.any(axis=1))
+    if not len(rows):
+        return table
+    if len(rows) < len(table):  # most texts have no empty bin: only the others are filled
+        table = table.copy()
+        table[rows] = _densified(table[rows])
         return table
     doubled = np.concatenate([table, table], axis=1)
     positions = np.where(np.concatenate([~empty, ~empty], axis=1), np.arange(2 * BINS), 2 * BINS)
