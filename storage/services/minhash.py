@@ -66,8 +66,8 @@ def jaccards(texts: list[str], left: np.ndarray, right: np.ndarray) -> np.ndarra
     Exact, not estimated: each shingle is coded by the ranks of its 5 characters among the
     characters present (5 x `bits` bits, one code per shingle and one shingle per code), so equal
     codes are equal shingles and no hash can collide. The counts are integers and the division the
-    same IEEE one `jaccard` does, so a threshold decides the same way. About 20x faster than
-    Python sets: no string object per shingle.
+    same IEEE one `jaccard` does, so a threshold decides the same way. No string object per
+    shingle: 14,036 text pairs of the bench's corpus took 0.86 s against 2.0-2.4 s with sets.
     """
     out = np.empty(len(left), dtype=np.float64)
     for start in range(0, len(left), JACCARD_CHUNK):
@@ -90,8 +90,15 @@ def _jaccards(texts: list[str], left: np.ndarray, right: np.ndarray) -> np.ndarr
     bits = max(1, (int(np.count_nonzero(present)) - 1).bit_length())
     shift = SHINGLE * bits + 1  # a key: text pair index | shingle code | side (0 left, 1 right)
     if shift + max(1, (count - 1).bit_length()) > 64:
-        # More distinct characters than the codes have room for (over 2,048 here): sets, as before.
-        return np.array([jaccard(shingles(texts[a]), shingles(texts[b])) for a, b in zip(left, right, strict=True)])
+        # Too many distinct characters for the codes and the text pair index to share 64 bits: fewer
+        # text pairs at a time (fewer characters, fewer index bits); sets only when one text pair
+        # alone has over 4,096 distinct characters.
+        if count > 1:
+            half = count // 2
+            return np.concatenate(
+                [_jaccards(texts, left[:half], right[:half]), _jaccards(texts, left[half:], right[half:])]
+            )
+        return np.array([jaccard(shingles(texts[left[0]]), shingles(texts[right[0]]))])
     ranks = (np.cumsum(present, dtype=np.uint64) - np.uint64(1))[codes]
     windows = len(ranks) - SHINGLE + 1
     shingle = ranks[:windows].copy()
