@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db import connections, transaction
 
+from storage.db.write_batches import sqlite_batch_manners
 from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession, hidden_session_ids
 from storage.services import minhash
@@ -188,17 +189,29 @@ class _Signer:
         # signing of a corpus) writes straight into the big table; a session's worth goes to the
         # small one (see RECENT_BANDS).
         target = BANDS if len(ids) * minhash.BANDS >= RECENT_LIMIT else RECENT_BANDS
-        for rows in _batches(_sorted_band_rows(ids, minhash.band_keys(table)), WRITE_BATCH):
-            with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
-                _insert_rows(
-                    cursor,
-                    f"INSERT INTO {target} (band, hash, pair_id)",
-                    rows.ravel().tolist(),
-                    width=3,
-                    conflict="ON CONFLICT DO NOTHING",
-                )
+        # Many write transactions back to back: other writers (the desktop app) get their turn in between.
+        with sqlite_batch_manners(self.connection.alias) as between_batches:
+            written, total = 0, len(ids) * minhash.BANDS
+            for rows in _batches(_sorted_band_rows(ids, minhash.band_keys(table)), WRITE_BATCH):
+                with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+                    _insert_rows(
+                        cursor,
+                        f"INSERT INTO {target} (band, hash, pair_id)",
+                        rows.ravel().tolist(),
+                        width=3,
+                        conflict="ON CONFLICT DO NOTHING",
+                    )
+                written += len(rows)
+                between_batches(more=written < total)
         if target == RECENT_BANDS:
             _merge_recent_bands(self.connection)
+        with sqlite_batch_manners(self.connection.alias) as between_batches:
+            self._store_signatures(ids, table, content_hashes, between_batches)
+        return ids, table
+
+    def _store_signatures(
+        self, ids: np.ndarray, table: np.ndarray, content_hashes: np.ndarray, between_batches
+    ) -> None:
         size = minhash.SIGNATURE_BYTES
         per_batch = WRITE_BATCH // minhash.BANDS
         for start in range(0, len(ids), per_batch):
@@ -216,7 +229,7 @@ class _Signer:
                     conflict="ON CONFLICT (pair_id) DO UPDATE SET content_hash = excluded.content_hash,"
                     " signature = excluded.signature",
                 )
-        return ids, table
+            between_batches(more=start + per_batch < len(ids))
 
 
 def _merge_recent_bands(connection, limit: int | None = None) -> bool:
