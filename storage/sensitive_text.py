@@ -86,28 +86,36 @@ FILE_SUFFIXES = frozenset(
 )
 NOT_PERSONAL_LOCAL_PARTS = frozenset({"git"})
 
+# The pattern starts with the set of first characters (and checks the character before after it) so that `re`
+# skips ahead fast; each alternative then asserts the first character it needs.
 PHONE_RE = re.compile(
-    r"(?<![\w+.-])(?:"
+    r"[+(02-9](?<![\w+.-].)(?:"
     # +44 20 7946 0958, +1-415-555-0132, +49 (30) 901820, +33 1 42 68 53 00
-    r"\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){2,6}"
+    r"(?<=\+)\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){2,6}"
     # (415) 555-0132, 415-555-0132, 415.555.0132, 415 555 0132
-    r"|\([2-9]\d{2}\)[ .-]?[2-9]\d{2}[ .-]\d{4}"
-    r"|[2-9]\d{2}(?P<sep>[ .-])[2-9]\d{2}(?P=sep)\d{4}"
+    r"|(?<=\()[2-9]\d{2}\)[ .-]?[2-9]\d{2}[ .-]\d{4}"
+    r"|(?<=[2-9])\d{2}(?P<sep>[ .-])[2-9]\d{2}(?P=sep)\d{4}"
     # 020 7946 0958, 0151-496-0725, 07700 900123
-    r"|0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}"
+    r"|(?<=0)\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}"
     r")(?![\w.-]*\d)"
 )
 # Runs of digits with separators, at least 7 characters: only these can hold a phone, card or IPv4 address.
 # Starting with a character class lets `re` skip ahead fast; the detectors then run on these runs alone.
 NUMBER_RUN_RE = re.compile(r"[\d(+][\d .()+-]{5,}\d")
 RUN_CONTEXT = 16
+# Deleting the separators of a run leaves its digits (one C call instead of a count per separator).
+RUN_SEPARATORS = str.maketrans("", "", " .()+-")
 CARD_RE = re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,18}(?![\w-]|\.\d)")
 DIGIT_GROUP_RE = re.compile(r"\d+")
-IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+# `(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}`, starting with the digit for `re`'s fast skip.
+IPV4_RE = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w]|\.\d)")
 # Text right before an IPv4-shaped number that makes it a version, a section or a requirement pin.
 VERSION_BEFORE = re.compile(
     r"(?i)(?:\bv|\bver\.?|\bversion|\brelease|\bbuild|\bsection|\bchapter|§|==|>=|<=|~=|!=)\s*$"
 )
+# VERSION_BEFORE's alternatives for _version_before: words after a word boundary, marks anywhere.
+VERSION_WORDS = ("v", "ver", "ver.", "version", "release", "build", "section", "chapter")
+VERSION_MARKS = ("==", ">=", "<=", "~=", "!=")
 # From a colon, the hex digits, colons and dots around it (an embedded IPv4 tail included).
 IPV6_RUN_RE = re.compile(r":[0-9A-Fa-f:.]*")
 HEX_DIGITS = frozenset(string.hexdigits)
@@ -146,6 +154,10 @@ CARD_PREFIXES_BY_LENGTH = {
 }
 
 
+# Every scheme prefix starts with one of these digits.
+CARD_FIRST_DIGITS = frozenset(prefix[0] for prefixes in CARD_PREFIXES_BY_LENGTH.values() for prefix in prefixes)
+
+
 def card_scheme_ok(digits: str) -> bool:
     prefixes = CARD_PREFIXES_BY_LENGTH.get(len(digits))
     return prefixes is not None and digits.startswith(prefixes)
@@ -169,23 +181,21 @@ def _numbers(text: str, found: list[Finding]) -> None:
     """Phones, cards and IPv4 addresses, looked for only inside runs of digits and separators."""
     for run in NUMBER_RUN_RE.finditer(text):
         chars = run.group()
-        dots = chars.count(".")
-        size = len(chars)
-        digits = size - dots - chars.count(" ") - chars.count("-") - chars.count("(") - chars.count(")")
-        digits -= chars.count("+")
-        if digits < 7 and dots < 3:
-            continue
-        if digits == size:
+        if chars.isdecimal():
             # A bare run of digits is never a phone here, and a card only as a whole.
-            if 13 <= digits <= 19 and card_scheme_ok(chars) and luhn_ok(chars) and _stands_alone(text, run):
+            if 13 <= len(chars) <= 19 and card_scheme_ok(chars) and luhn_ok(chars) and _stands_alone(text, run):
                 found.append(Finding("credit_card", run.start(), run.end()))
+            continue
+        dots = chars.count(".")
+        digits = len(chars.translate(RUN_SEPARATORS))
+        if digits < 7 and dots < 3:
             continue
         start = run.start()
         end = min(len(text), run.end() + RUN_CONTEXT)
         if digits >= 13:
             _cards(text, start, end, found)
-        if dots >= 3 and IPV4_RE.search(text, start, end):
-            _ipv4s(text, start, end, found)
+        if dots >= 3:
+            _ipv4s(text, IPV4_RE.search(text, start, end), end, found)
         if digits >= 7 and PHONE_RE.search(text, start, end):
             _phones(text, start, end, found)
 
@@ -222,6 +232,8 @@ def _card_among_groups(chars: str, offset: int) -> Finding | None:
     """The longest run of whole digit groups, leftmost first, that is a card number."""
     groups = [(group.start(), group.end()) for group in DIGIT_GROUP_RE.finditer(chars)]
     for first in range(len(groups)):
+        if chars[groups[first][0]] not in CARD_FIRST_DIGITS:
+            continue  # no scheme starts so: the pieces from this group can't be cards
         for last in range(len(groups) - 1, first - 1, -1):
             piece = chars[groups[first][0] : groups[last][1]]
             digits = piece.replace(" ", "").replace("-", "")
@@ -230,13 +242,34 @@ def _card_among_groups(chars: str, offset: int) -> Finding | None:
     return None
 
 
-def _ipv4s(text: str, start: int, end: int, found: list[Finding]) -> None:
-    for match in IPV4_RE.finditer(text, start, end):
-        if any(int(octet) > 255 for octet in match.group().split(".")):
-            continue
-        if VERSION_BEFORE.search(text, max(0, match.start() - 12), match.start()):
-            continue
-        found.append(Finding("ip", match.start(), match.end()))
+def _ipv4s(text: str, match: re.Match[str] | None, end: int, found: list[Finding]) -> None:
+    """The IPv4 addresses from `match` (the first IPV4_RE match of a run's window) to the window's end."""
+    while match is not None:
+        if max(map(int, match.group().split("."))) <= 255 and not _version_before(text, match.start()):
+            found.append(Finding("ip", match.start(), match.end()))
+        match = IPV4_RE.search(text, match.end(), end)
+
+
+def _version_before(text: str, at: int) -> bool:
+    """Whether VERSION_BEFORE matches in the 12 characters before `at`.
+
+    Versions are most IPv4-shaped numbers, so for ASCII text the same rule is checked with string methods:
+    the words and marks must end where the trailing whitespace begins, a word after a non-word character
+    (`\b`, which looks before the window too). Non-ASCII text takes the regex (`(?i)` folds the long s, U+017F, to `s`).
+    """
+    begin = max(0, at - 12)
+    window = text[begin:at]
+    if not window.isascii():
+        return VERSION_BEFORE.search(text, begin, at) is not None
+    window = window.rstrip().lower()
+    if window.endswith(VERSION_MARKS):
+        return True
+    for word in VERSION_WORDS:
+        if window.endswith(word):
+            start = begin + len(window) - len(word)
+            if start == 0 or not (text[start - 1].isalnum() or text[start - 1] == "_"):
+                return True
+    return False
 
 
 def _ipv6s(text: str) -> Iterable[Finding]:
@@ -268,28 +301,45 @@ def _ipv6s(text: str) -> Iterable[Finding]:
 
 
 SECRET_TRIGGERS = tuple(dict.fromkeys(trigger for _, triggers, _ in TOKEN_SHAPES for trigger in triggers))
+# Characters from rarest to commonest in text: each trigger is looked for from its rarest character.
+ANCHOR_ORDER = "_-=:/'\"qjzxkvbpygfwmucldrhsnioate"
+
+
+def _trigger_pattern(triggers: Iterable[str]) -> re.Pattern[str]:
+    """One pattern finding any of `triggers` (as `in` would): each alternative starts at the trigger's rarest
+    character and checks the part before it with a lookbehind, so `re` only stops at rare characters, where
+    one `in` test per trigger would scan the whole text each time."""
+    alternatives = []
+    for trigger in triggers:
+        at = min(range(len(trigger)), key=lambda i: ANCHOR_ORDER.find(trigger[i]) % (len(ANCHOR_ORDER) + 1))
+        before, after = re.escape(trigger[:at]), re.escape(trigger[at + 1 :])
+        alternatives.append(re.escape(trigger[at]) + (f"(?<={before}.)" if before else "") + after)
+    return re.compile("|".join(alternatives), re.DOTALL)
+
+
+SECRET_TRIGGERS_RE = _trigger_pattern(SECRET_TRIGGERS)
 
 
 def _secrets(text: str, secrets_re: re.Pattern[str] | None) -> list[Finding]:
     found: list[Finding] = []
     lowered = text.lower()
-    for trigger in SECRET_TRIGGERS:
-        if trigger in lowered:
-            for _, triggers, pattern in TOKEN_SHAPES:
-                if any(trigger in lowered for trigger in triggers):
-                    for match in pattern.finditer(text):
-                        # For named values (the AWS secret key) only the value is the secret, not its name.
-                        start = match.end(1) if match.group(1) and not _keeps_prefix(match.group(1)) else match.start()
-                        found.append(Finding("secret", start, match.end()))
-            break
+    if SECRET_TRIGGERS_RE.search(lowered):
+        for _, triggers, pattern in TOKEN_SHAPES:
+            if any(trigger in lowered for trigger in triggers):
+                for match in pattern.finditer(text):
+                    # For named values (the AWS secret key) only the value is the secret, not its name.
+                    start = match.end(1) if match.group(1) and not _keeps_prefix(match.group(1)) else match.start()
+                    found.append(Finding("secret", start, match.end()))
     # A password in a URL sits between "://" and an "@".
     if "://" in text and "@" in text:
         for match in URL_PASSWORD_RE.finditer(text):
             found.append(Finding("secret", match.start(1), match.end(1)))
     if secrets_re is not None:
-        literals = _STORED_LITERALS.get(secrets_re)
+        # Looked up by identity: hashing a pattern hashes its compiled code, on every text.
+        entry = _STORED_LITERALS.get(id(secrets_re))
+        literals = entry[1] if entry is not None and entry[0] is secrets_re else None
         # Literal values: plain substring tests rule most texts out faster than the alternation.
-        if literals is None or any(literal in text for literal in literals):
+        if literals is None or any(map(text.__contains__, literals)):
             for match in secrets_re.finditer(text):
                 found.append(Finding("secret", match.start(), match.end()))
     return found
@@ -300,8 +350,9 @@ def _keeps_prefix(prefix: str) -> bool:
     return not prefix.rstrip().endswith(("=", ":", '"', "'"))
 
 
-# The literal values behind each pattern stored_secrets_pattern() made (patterns are cached by redaction).
-_STORED_LITERALS: dict[re.Pattern[str], tuple[str, ...]] = {}
+# The literal values behind each pattern stored_secrets_pattern() made (patterns are cached by redaction),
+# by the pattern's id; the entry holds the pattern, so the id is not reused while the entry lives.
+_STORED_LITERALS: dict[int, tuple[re.Pattern[str], tuple[str, ...]]] = {}
 
 
 def stored_secrets_pattern(values: Iterable[str]) -> re.Pattern[str] | None:
@@ -310,7 +361,7 @@ def stored_secrets_pattern(values: Iterable[str]) -> re.Pattern[str] | None:
     if not usable:
         return None
     pattern = secrets_pattern(usable)
-    _STORED_LITERALS[pattern] = usable
+    _STORED_LITERALS[id(pattern)] = (pattern, usable)
     return pattern
 
 
