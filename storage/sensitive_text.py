@@ -255,7 +255,8 @@ def _version_before(text: str, at: int) -> bool:
 
     Versions are most IPv4-shaped numbers, so for ASCII text the same rule is checked with string methods:
     the words and marks must end where the trailing whitespace begins, a word after a non-word character
-    (`\b`, which looks before the window too). Non-ASCII text takes the regex (`(?i)` folds the long s, U+017F, to `s`).
+    (a word boundary, which looks before the window too). Non-ASCII text takes the regex (`(?i)` folds the
+    long s, U+017F, to `s`).
     """
     begin = max(0, at - 12)
     window = text[begin:at]
