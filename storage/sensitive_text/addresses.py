@@ -52,6 +52,7 @@ IPV6_CANDIDATE_RE = re.compile(
     + r")[0-9A-Fa-f:.]*+(?:(?<=\.)|(?![A-Za-z0-9_]))"
 )
 HEX_DIGITS = frozenset(string.hexdigits)
+ASCII_DIGIT_RE = re.compile("[0-9]")  # candidates are ASCII: the same as str.isdigit there
 
 
 def find_emails(text: str, found: list[Finding]) -> None:
@@ -75,10 +76,11 @@ def find_ipv6s(text: str) -> Iterable[Finding]:
             start -= 1
         candidate = text[start:end].rstrip(".")
         end = start + len(candidate)
-        groups = [group for group in candidate.split(":") if group]
-        if len(groups) < 2 or not any(char.isdigit() for char in candidate):
+        pieces = candidate.split(":")
+        groups = len(pieces) - pieces.count("")  # the non-empty ones
+        if groups < 2 or ("::" not in candidate and groups < 8 and "." not in candidate):
             continue
-        if "::" not in candidate and len(groups) < 8 and "." not in candidate:
+        if not ASCII_DIGIT_RE.search(candidate):
             continue
         try:
             ipaddress.IPv6Address(candidate)

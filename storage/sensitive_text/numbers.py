@@ -127,8 +127,8 @@ def find_numbers(text: str, found: list[Finding]) -> None:
         end = min(len(text), run.end() + RUN_CONTEXT)
         if digits >= 13:
             _cards(text, start, end, found, patterns.card)
-        if dots >= 3:
-            _ipv4s(text, patterns.ipv4.search(text, start, end), end, found, patterns.ipv4)
+        if dots >= 3 and (match := patterns.ipv4.search(text, start, end)):
+            _ipv4s(text, match, end, found, patterns.ipv4)
         if digits >= 7 and patterns.phone.search(text, start, end):
             _phones(text, start, end, found, patterns.phone)
 
