@@ -20,8 +20,11 @@ Kinds:
   and starting like a card scheme of that length (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay):
   a random 16-digit id passes Luhn one time in ten, the scheme check removes most of those.
 
-Each detector runs only when a cheap test says it can match (an `@`, a digit, a `:`, a trigger), so the
-typical text costs a few substring tests. This module imports nothing from Django.
+The detectors live by concern in `addresses` (e-mail, IPv6), `numbers` (phones, cards, IPv4) and `secrets`;
+`kinds` holds `Finding`. Each runs only when a cheap test says it can match (an `@`, a run of digits, a `:`,
+a trigger), and several rules are spelled for speed in ways that must match exactly what the plain patterns
+match (ASCII twins of the number patterns, version words by string methods, triggers by their rarest
+character): `tests/scan/test_sensitive_text_edges.py` pins the edges. This package imports nothing from Django.
 """
 
 from __future__ import annotations
