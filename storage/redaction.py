@@ -28,18 +28,21 @@ _VALUE = r"""(?!\[REDACTED\])[^\s"'&,;}\]]+"""
 
 # Secrets recognisable by their shape alone: (name, lower-case triggers, pattern). Group 1 is the
 # prefix that masking keeps; the whole match is the secret (storage.sensitive_text reports it so).
+# Patterns start with their literal prefix and check the word boundary before it with a lookbehind
+# (`(hf_)(?<!\whf_)` is `\b(hf_)`): a leading literal lets `re` jump between its occurrences, a
+# leading `\b` makes it try every position of the text.
 TOKEN_SHAPES: list[tuple[str, tuple[str, ...], re.Pattern[str]]] = [
-    ("Hugging Face token", ("hf_",), re.compile(r"\b(hf_)[A-Za-z0-9]{16,}")),
-    ("RunPod key", ("rpa_",), re.compile(r"\b(rpa_)[A-Za-z0-9]{16,}")),
+    ("Hugging Face token", ("hf_",), re.compile(r"(hf_)(?<!\whf_)[A-Za-z0-9]{16,}")),
+    ("RunPod key", ("rpa_",), re.compile(r"(rpa_)(?<!\wrpa_)[A-Za-z0-9]{16,}")),
     (
         "GitHub token",
         ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-        re.compile(r"\b(gh[pousr]_|github_pat_)[A-Za-z0-9_]{20,}"),
+        re.compile(r"(gh[pousr]_|github_pat_)(?<!\wgh[pousr]_)(?<!\wgithub_pat_)[A-Za-z0-9_]{20,}"),
     ),
     # OpenAI (sk-..., sk-proj-...) and Anthropic-style (sk-ant-...) keys.
-    ("API key (sk-)", ("sk-",), re.compile(r"\b(sk-)[A-Za-z0-9_-]{16,}")),
+    ("API key (sk-)", ("sk-",), re.compile(r"(sk-)(?<!\wsk-)[A-Za-z0-9_-]{16,}")),
     # AWS access key ids: AKIA (long-term) or ASIA (temporary), then 16 upper-case letters or digits.
-    ("AWS access key id", ("akia", "asia"), re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b")),
+    ("AWS access key id", ("akia", "asia"), re.compile(r"(AKIA|ASIA)(?<!\wA[KS]IA)[A-Z0-9]{16}\b")),
     # An AWS secret access key is 40 base64 characters with no shape of its own: only when named.
     (
         "AWS secret access key",

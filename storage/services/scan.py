@@ -30,7 +30,6 @@ from storage.services.settings import secret_values
 PAGE_SIZE = 2000
 PROGRESS_EVERY = 5000
 EXAMPLES_PER_KIND = 5
-SIDES = ("input", "output")
 
 Progress = Callable[[int, int], None]
 
@@ -101,10 +100,11 @@ def iter_pairs(session_ids: list[int]) -> Iterator[tuple[int, str, str]]:
 
 
 def scan_pair_texts(pair_id: int, input_text: str, output_text: str, scanner: PairScanner) -> list[PairFinding]:
-    return [
-        PairFinding(pair_id, side, finding.kind, finding.start, finding.end)
-        for side, text in zip(SIDES, (input_text, output_text), strict=True)
-        for finding in scanner.find(text)
+    found_input, found_output = scanner.find(input_text), scanner.find(output_text)
+    if not found_input and not found_output:
+        return []  # most pairs: no list building per side
+    return [PairFinding(pair_id, "input", f.kind, f.start, f.end) for f in found_input] + [
+        PairFinding(pair_id, "output", f.kind, f.start, f.end) for f in found_output
     ]
 
 
