@@ -136,7 +136,7 @@ def find_numbers(text: str, found: list[Finding]) -> None:
 def _stands_alone(text: str, run: re.Match[str]) -> bool:
     """Whether a run is not part of a word, a decimal or a longer dashed number (as CARD_RE's lookarounds say)."""
     before = text[run.start() - 1] if run.start() else " "
-    after = text[run.end() : run.end() + 2]
+    after = text[run.end() : run.end() + 2] or " "  # the end of the text ends the run ("" is in every string)
     return not (before.isalnum() or before in "_.-") and not (
         after[:1].isalnum() or after[:1] in "_-" or (after[:1] == "." and after[1:2].isdigit())
     )

@@ -185,3 +185,10 @@ def test_new_token_shapes_are_masked_in_logs_too():
 
 def test_finding_is_a_plain_tuple():
     assert Finding("email", 1, 2) == ("email", 1, 2)
+
+
+@pytest.mark.parametrize("text", ["4111111111111111", "card 4111111111111111", "paid with\n5555555555554444"])
+def test_a_card_in_bare_digits_at_the_end_of_a_text_is_found(text):
+    # The end of the text ends the number as a space would (before, "" counted as a dash after it).
+    digits = text.split()[-1]
+    assert [(f.kind, text[f.start : f.end]) for f in find_sensitive(text)] == [("credit_card", digits)]
