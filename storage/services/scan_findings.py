@@ -208,10 +208,10 @@ class SessionFindings:
 
 def session_findings(*, session_id: int, examples_per_kind: int = EXAMPLES_PER_KIND) -> SessionFindings | None:
     """The session's current scan as stored (None before its first scan); pairs deleted since are left out."""
-    scan = current_scan(session_id=session_id)
-    if scan is None:
+    stored = _current_scan_findings(session_id)
+    if stored is None:
         return None
-    findings = _existing(ScanFinding.objects.filter(scan_id=scan.pk))
+    scan, findings = stored
     counted = dict(findings.order_by().values_list("kind").annotate(n=Count("pk")).values_list("kind", "n"))
     flagged = findings.order_by().values("pair_id").distinct().count()
     examples: dict[str, list[Example]] = {kind: [] for kind in KINDS}
@@ -229,10 +229,19 @@ def stored_findings(*, session_id: int) -> tuple[SessionScan, list[ScanFinding]]
     Findings of pairs deleted since are left out (an edited pair's were dropped by the edit).
     """
     existing_sessions([session_id])
+    stored = _current_scan_findings(session_id)
+    if stored is None:
+        return None
+    scan, findings = stored
+    return scan, list(findings.order_by("pair_id", "side", "start"))
+
+
+def _current_scan_findings(session_id: int) -> tuple[SessionScan, QuerySet[ScanFinding]] | None:
+    """The session's current scan and its findings of pairs that still exist; None before its first scan."""
     scan = current_scan(session_id=session_id)
     if scan is None:
         return None
-    return scan, list(_existing(ScanFinding.objects.filter(scan_id=scan.pk)).order_by("pair_id", "side", "start"))
+    return scan, _existing(ScanFinding.objects.filter(scan_id=scan.pk))
 
 
 def _text(pair: ScrapedPair, side: str) -> str:
