@@ -90,6 +90,28 @@ def find(driver, css: str):
     return wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, css), what=css)[0]
 
 
+def follow(driver, element) -> None:
+    """Click something that loads a new page, and wait until the new page has replaced the old one.
+
+    Without the wait, the next find() can still match an element of the old page (a "#content p"
+    exists on both), which goes stale under the test a moment later: a flaky failure in CI.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    old_page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+
+    def replaced() -> bool:
+        try:
+            old_page.is_enabled()  # any call on an element of a page that was replaced raises
+        except StaleElementReferenceException:
+            return driver.execute_script("return document.readyState") == "complete"
+        return False
+
+    wait_for(replaced, what="the next page to load")
+
+
 def screenshot(driver, name: str) -> Path:
     """Save the whole page at the window's width."""
     SCREENSHOTS.mkdir(exist_ok=True)
@@ -111,15 +133,15 @@ def test_admin_in_a_real_browser(browser, live_server, site_data, django_user_mo
     browser.get(f"{base}/admin/")
     find(browser, "#id_username").send_keys("admin")
     find(browser, "#id_password").send_keys("correct horse")
-    find(browser, "input[type=submit]").click()
+    follow(browser, find(browser, "input[type=submit]"))
     assert find(browser, "#dash-pairs").text == "65"
     assert find(browser, "#pairs-by-source svg rect.ff-bar")
     assert screenshot(browser, "dashboard.png").stat().st_size > 10_000
 
     # Open a session and follow to its pairs.
     browser.get(base + reverse("admin:storage_scrapesession_changelist"))
-    browser.find_element(By.LINK_TEXT, site_data.reddit.name).click()
-    find(browser, "a.button[href*='session__id__exact']").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, site_data.reddit.name))
+    follow(browser, find(browser, "a.button[href*='session__id__exact']"))
     rows = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr"), what="pair rows")
     assert len(rows) == 40
     # The pairs list names a session with its id, as every command takes it.
@@ -146,7 +168,7 @@ def test_admin_in_a_real_browser(browser, live_server, site_data, django_user_mo
     browser.get(base + reverse("admin:storage_setting_change", args=["proxy"]))
     find(browser, "#id_enabled").click()
     find(browser, "#id_url").send_keys("socks5h://127.0.0.1:9050")
-    browser.find_element(By.NAME, "_save").click()
+    follow(browser, browser.find_element(By.NAME, "_save"))
     assert "was changed successfully" in find(browser, "ul.messagelist li").text
     assert settings_service.get_setting(key="proxy") == {
         "enabled": True,
@@ -172,7 +194,7 @@ def test_the_admin_works_under_its_content_security_policy(browser, live_server,
     browser.get(f"{base}/admin/")
     find(browser, "#id_username").send_keys("admin")
     find(browser, "#id_password").send_keys("correct horse")
-    find(browser, "input[type=submit]").click()
+    follow(browser, find(browser, "input[type=submit]"))
     assert find(browser, "#pairs-by-source svg rect.ff-bar")
 
     run = site_data.runs["completed"]
@@ -220,7 +242,7 @@ def test_an_import_uploaded_in_the_browser_runs_as_a_job_and_links_its_session(
     browser.get(f"{base}/admin/")
     find(browser, "#id_username").send_keys("admin")
     find(browser, "#id_password").send_keys("correct horse")
-    find(browser, "input[type=submit]").click()
+    follow(browser, find(browser, "input[type=submit]"))
     find(browser, "#content")
 
     scrape = tmp_path / "fresh-scrape.jsonl"
@@ -230,11 +252,11 @@ def test_an_import_uploaded_in_the_browser_runs_as_a_job_and_links_its_session(
     worker = start_worker()
     try:
         browser.get(base + reverse("admin:storage_scrapesession_changelist"))
-        find(browser, "a.ff-import-link").click()
+        follow(browser, find(browser, "a.ff-import-link"))
         find(browser, "#id_file").send_keys(str(scrape))
         find(browser, "#id_name").send_keys("Uploaded in the browser")
         screenshot(browser, "import-page.png")
-        find(browser, "input[type=submit].default").click()
+        follow(browser, find(browser, "input[type=submit].default"))
 
         # The job's page: it refreshes itself (static JS polling the status endpoint) until the job is done.
         link = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "a.ff-job-session"), what="the finished job")[0]
@@ -242,7 +264,7 @@ def test_an_import_uploaded_in_the_browser_runs_as_a_job_and_links_its_session(
         bar = find(browser, ".ff-progress .ff-progress-bar")
         assert bar.size["width"] > 0
         screenshot(browser, "job-page.png")
-        link.click()
+        follow(browser, link)
         assert find(browser, "#id_name").get_attribute("value") == "Uploaded in the browser"
         assert "new question 0" in find(browser, ".field-first_pairs").text
 
@@ -262,7 +284,7 @@ def run_session_action(browser, base: str, action: str, sessions) -> None:
     for session in sessions:
         find(browser, f"input.action-select[value='{session.pk}']").click()
     Select(browser.find_element(By.NAME, "action")).select_by_value(action)
-    find(browser, "button[name=index], .actions button").click()
+    follow(browser, find(browser, "button[name=index], .actions button"))
 
 
 def test_merge_and_dedupe_confirm_in_the_browser(browser, live_server, site_data, django_user_model):
@@ -277,7 +299,7 @@ def test_merge_and_dedupe_confirm_in_the_browser(browser, live_server, site_data
     browser.get(f"{base}/admin/")
     find(browser, "#id_username").send_keys("admin")
     find(browser, "#id_password").send_keys("correct horse")
-    find(browser, "input[type=submit]").click()
+    follow(browser, find(browser, "input[type=submit]"))
     find(browser, "#content")
 
     run_session_action(browser, base, "merge", [site_data.reddit, site_data.chan])
@@ -287,7 +309,7 @@ def test_merge_and_dedupe_confirm_in_the_browser(browser, live_server, site_data
     name.clear()
     name.send_keys("Reddit and 4chan")
     browser.find_element(By.CSS_SELECTOR, "input[value=interleave]").click()
-    find(browser, "input[type=submit][value=Merge]").click()
+    follow(browser, find(browser, "input[type=submit][value=Merge]"))
     assert "Merged 2 sessions (interleave)" in find(browser, "ul.messagelist li").text
     merged = ScrapeSession.objects.get(name="Reddit and 4chan")
 
@@ -300,7 +322,7 @@ def test_merge_and_dedupe_confirm_in_the_browser(browser, live_server, site_data
     button = find(browser, "input[name=apply]")
     count = button.get_attribute("value").split()[1]  # "Remove N duplicate pair(s)"
     total = ScrapeSession.objects.get(pk=merged.pk).pair_count
-    button.click()
+    follow(browser, button)
     assert find(browser, "ul.messagelist li").text.startswith(f"Removed {count} duplicate pair")
     assert ScrapeSession.objects.get(pk=merged.pk).pair_count == total - int(count)
 
@@ -329,12 +351,12 @@ def test_curation_pages_scan_profile_and_a_new_session(browser, live_server, ses
     browser.get(f"{base}/admin/")
     find(browser, "#id_username").send_keys("admin")
     find(browser, "#id_password").send_keys("correct horse")
-    find(browser, "input[type=submit]").click()
+    follow(browser, find(browser, "input[type=submit]"))
     find(browser, "#content")
 
     browser.get(base + reverse("admin:storage_scrapesession_change", args=[session.pk]))
-    browser.find_element(By.PARTIAL_LINK_TEXT, "Safe to publish?").click()
-    find(browser, ".ff-scan-form input[type=submit]").click()  # small: scanned inside the request
+    follow(browser, browser.find_element(By.PARTIAL_LINK_TEXT, "Safe to publish?"))
+    follow(browser, find(browser, ".ff-scan-form input[type=submit]"))  # small: scanned inside the request
     table = find(browser, "table.ff-scan-counts")
     assert "hf_AbCd" not in browser.page_source and "jane.doe@example.com" not in browser.page_source
     assert "[SECRET]" in table.text
@@ -348,14 +370,14 @@ def test_curation_pages_scan_profile_and_a_new_session(browser, live_server, ses
 
     browser.get(base + reverse("admin:storage_scrapesession_profile", args=[session.pk]))
     find(browser, "#id_max_seq_length").send_keys("100")
-    find(browser, ".ff-profile-form input[type=submit]").click()
+    follow(browser, find(browser, ".ff-profile-form input[type=submit]"))
     assert "1 of 23 pairs" in find(browser, ".ff-over").text
     assert len(browser.find_elements(By.CSS_SELECTOR, ".ff-profile-charts svg rect.ff-bar")) >= 6
     height = browser.execute_script("return document.documentElement.scrollHeight")
     browser.set_window_size(WINDOW[0], min(height + 120, 4000))
     browser.save_screenshot(str(shots / "profile.png"))
     browser.set_window_size(*WINDOW)
-    find(browser, "form[method=post] input[type=submit]").click()
+    follow(browser, find(browser, "form[method=post] input[type=submit]"))
     assert "Created scraped threads (≤ 100 tokens) with 22 pairs" in find(browser, "ul.messagelist li").text
     assert ScrapeSession.objects.get(name="scraped threads (≤ 100 tokens)").pair_count == 22
     assert csp_violations(browser) == []
@@ -444,7 +466,7 @@ def test_reading_pairs_in_a_real_browser_at_desktop_and_phone_width(
     browser.get(f"{base}/admin/")
     find(browser, "#id_username").send_keys("admin")
     find(browser, "#id_password").send_keys("correct horse")
-    find(browser, "input[type=submit]").click()
+    follow(browser, find(browser, "input[type=submit]"))
     find(browser, "#content")
 
     for label, size in (("desktop", WINDOW), ("phone", PHONE)):
@@ -466,7 +488,7 @@ def test_reading_pairs_in_a_real_browser_at_desktop_and_phone_width(
 
         # Read the first match, then move with the keys, staying within the search.
         set_viewport(browser, size)
-        rows[0].find_element(By.CSS_SELECTOR, "a.ff-read-link").click()
+        follow(browser, rows[0].find_element(By.CSS_SELECTOR, "a.ff-read-link"))
         wait_for(lambda: "/read/" in browser.current_url, what="the reader")
         assert "q=lora" in browser.current_url
         assert "alert('x')" in find(browser, "#ff-input .ff-prose").text
@@ -500,7 +522,7 @@ def test_reading_pairs_in_a_real_browser_at_desktop_and_phone_width(
     box.send_keys(Keys.CONTROL, Keys.END)
     box.send_keys(" jk")
     assert f"/{pairs[1].pk}/read/" in browser.current_url
-    browser.find_element(By.CSS_SELECTOR, "#ff-edit input[type=submit]").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "#ff-edit input[type=submit]"))
     assert "was saved" in find(browser, "ul.messagelist li").text
     assert ScrapedPair.objects.get(pk=pairs[1].pk).input_text.endswith("سؤال عن الضبط الدقيق jk")
     assert "q=lora" in browser.current_url
@@ -508,7 +530,7 @@ def test_reading_pairs_in_a_real_browser_at_desktop_and_phone_width(
     browser.find_element(By.TAG_NAME, "body").send_keys("e")
     box = find(browser, "#ff-edit textarea[name=output_text]")
     box.clear()
-    browser.find_element(By.CSS_SELECTOR, "#ff-edit input[type=submit]").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "#ff-edit input[type=submit]"))
     assert "This field is required" in find(browser, "#ff-edit .errorlist").text
     reader_shot(browser, "desktop-4-reader-edit-error.png")
     set_viewport(browser, WINDOW)
@@ -521,7 +543,7 @@ def test_reading_pairs_in_a_real_browser_at_desktop_and_phone_width(
     assert "q=lora" in browser.current_url
     assert browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr") == []
     browser.get(changelist)
-    find(browser, "a[href='?domain=stackoverflow.com']").click()
+    follow(browser, find(browser, "a[href='?domain=stackoverflow.com']"))
     wait_for(lambda: "domain=stackoverflow.com" in browser.current_url, what="the domain filter")
     shown = {int(b.get_attribute("value")) for b in browser.find_elements(By.CSS_SELECTOR, "input.action-select")}
     assert shown == {pairs[0].pk, pairs[2].pk}
@@ -579,23 +601,23 @@ def test_near_duplicate_review_in_a_real_browser(browser, live_server, django_us
     browser.get(f"{base}/admin/")
     find(browser, "#id_username").send_keys("admin")
     find(browser, "#id_password").send_keys("correct horse")
-    find(browser, "input[type=submit]").click()
+    follow(browser, find(browser, "input[type=submit]"))
     find(browser, "#content")
 
     browser.get(base + reverse("admin:storage_scrapesession_changelist"))
     find(browser, f"input.action-select[value='{new.pk}']").click()
     Select(find(browser, "select[name=action]")).select_by_value("find_near_duplicates")
-    find(browser, "button[name=index]").click()
+    follow(browser, find(browser, "button[name=index]"))
     first_variant, upper, _ = ScrapedPair.objects.filter(session=new).order_by("id").values_list("id", flat=True)
     assert find(browser, "table.ff-cluster ins").text == "again?"
     assert not browser.find_elements(By.CSS_SELECTOR, f"#remove-{ScrapedPair.objects.get(session=stored).pk}")
     browser.save_screenshot(str(shots / "review.png"))
 
     find(browser, f"#remove-{upper}").click()
-    find(browser, "input[name=review]").click()
+    follow(browser, find(browser, "input[name=review]"))
     assert "1 pair(s) will be deleted" in find(browser, "#content p").text
     browser.save_screenshot(str(shots / "confirm.png"))
-    find(browser, "input[type=submit].default").click()
+    follow(browser, find(browser, "input[type=submit].default"))
     assert "Removed 1 near-duplicate pair(s)." in find(browser, "ul.messagelist li").text
     browser.save_screenshot(str(shots / "after.png"))
     assert list(ScrapedPair.objects.filter(session=new).values_list("id", flat=True).order_by("id")) == [
@@ -626,7 +648,7 @@ def log_in(driver, base: str, django_user_model) -> None:
     driver.get(f"{base}/admin/")
     find(driver, "#id_username").send_keys("admin")
     find(driver, "#id_password").send_keys("correct horse")
-    find(driver, "input[type=submit]").click()
+    follow(driver, find(driver, "input[type=submit]"))
     find(driver, "#dash-pairs")
 
 
@@ -642,14 +664,14 @@ def test_logs_clean_up_from_the_button(browser, live_server, site_data, django_u
     browser.get(base + reverse("admin:storage_applog_changelist"))
     button = find(browser, f".object-tools a[href='{reverse('admin:storage_applog_clear')}']")
     assert button.get_attribute("textContent") == "Delete older than…"
-    button.click()
+    follow(browser, button)
     field = find(browser, "#id_older_than_days")
     assert "3 log records" in find(browser, "#content-main p").text
     shot(browser, "logs-clean-up.png")
     field.clear()
     field.send_keys("30")
     Select(browser.find_element(By.ID, "id_level")).select_by_value("")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Delete]").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Delete]"))
     assert "Deleted 1 log record older than 30 days." in find(browser, "ul.messagelist li").text
     assert sorted(AppLog.objects.values_list("level", flat=True)) == ["ERROR", "WARNING"]
     shot(browser, "logs-after-clean-up.png")
@@ -675,7 +697,7 @@ def test_deep_search_pages_keep_the_search_and_the_session(
     search.submit()
     assert "10+ results" in find(browser, "#changelist-search .small.quiet").text
     for page in (2, 3, 4):
-        browser.find_element(By.CSS_SELECTOR, f"p.paginator a[href*='p={page}']").click()
+        follow(browser, browser.find_element(By.CSS_SELECTOR, f"p.paginator a[href*='p={page}']"))
         wait_for(lambda page=page: f"p={page}" in browser.current_url, what=f"page {page}")
         assert find(browser, "#searchbar").get_attribute("value") == "question"
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
@@ -702,7 +724,7 @@ def test_session_ids_are_shown_where_commands_need_them(browser, live_server, si
     ids = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody th.field-id")]
     assert str(session.pk) in ids
     shot(browser, "sessions-with-ids.png")
-    browser.find_element(By.LINK_TEXT, str(session.pk)).click()
+    follow(browser, browser.find_element(By.LINK_TEXT, str(session.pk)))
     assert find(browser, "#content h2").text == f"Session {session.pk}: {session.label}"
     shot(browser, "session-title.png")
 
@@ -713,7 +735,7 @@ def test_session_ids_are_shown_where_commands_need_them(browser, live_server, si
     browser.get(base + reverse("admin:storage_trainingrun_change", args=[run.pk]))
     assert find(browser, ".field-dataset_column").text.endswith(f"session {session.pk}: {session.label}")
     link = browser.find_element(By.CSS_SELECTOR, ".field-dataset_column a")
-    link.click()
+    follow(browser, link)
     assert find(browser, "#content h2").text == f"Session {session.pk}: {session.label}"
 
 
@@ -752,19 +774,19 @@ def test_a_scan_job_started_in_the_browser_then_its_findings_and_the_flagged_fil
         assert "has not been scanned yet" in find(browser, ".ff-scan-summary").text
         assert "background job" in find(browser, ".ff-scan-form .help").text
         browser.save_screenshot(str(CURJOBS_SHOTS / "scan-before.png"))
-        find(browser, ".ff-scan-form input[type=submit]").click()
+        follow(browser, find(browser, ".ff-scan-form input[type=submit]"))
         # The job's page follows the job by itself until it is done, then links to the findings.
         link = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "a.ff-job-open"), what="the finished scan")[0]
         assert "Succeeded" in find(browser, ".ff-job-state").text
         browser.save_screenshot(str(CURJOBS_SHOTS / "scan-job.png"))
         assert token not in browser.page_source
-        link.click()
+        follow(browser, link)
         summary = find(browser, ".ff-scan-summary").text
         assert "3 findings in 2 pairs" in summary
         assert token not in browser.page_source and "jane.doe@example.com" not in browser.page_source
         browser.save_screenshot(str(CURJOBS_SHOTS / "scan-findings.png"))
 
-        find(browser, "a.ff-flagged-link").click()
+        follow(browser, find(browser, "a.ff-flagged-link"))
         rows = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr"), what="flagged rows")
         assert len(rows) == 2
         # The previews mask what the stored scan found.
@@ -773,14 +795,14 @@ def test_a_scan_job_started_in_the_browser_then_its_findings_and_the_flagged_fil
         selected = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#changelist-filter li.selected")]
         assert "flagged (any kind)" in selected
         browser.save_screenshot(str(CURJOBS_SHOTS / "flagged-list.png"))
-        browser.find_element(By.LINK_TEXT, "flagged: secret").click()
+        follow(browser, browser.find_element(By.LINK_TEXT, "flagged: secret"))
         rows = wait_for(
             lambda: [r for r in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr") if r.text] or None,
             what="secret rows",
         )
         assert len(rows) == 1 and str(secret_pair.pk) in rows[0].text
 
-        rows[0].find_element(By.CSS_SELECTOR, "a.ff-read-link").click()
+        follow(browser, rows[0].find_element(By.CSS_SELECTOR, "a.ff-read-link"))
         mark = find(browser, "#ff-input mark.ff-finding-secret")
         assert mark.text == "[SECRET]"
         assert token not in find(browser, "#ff-input").text and "My key is" in find(browser, "#ff-input").text
@@ -819,11 +841,11 @@ def test_near_duplicates_of_a_large_selection_found_by_a_job_then_reviewed_in_th
         browser.get(base + reverse("admin:storage_scrapesession_changelist"))
         find(browser, f"input.action-select[value='{new.pk}']").click()
         Select(find(browser, "select[name=action]")).select_by_value("find_near_duplicates")
-        find(browser, "button[name=index]").click()
+        follow(browser, find(browser, "button[name=index]"))
         link = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "a.ff-job-open"), what="the finished job")[0]
         assert link.text == "Review 1 cluster"
         browser.save_screenshot(str(CURJOBS_SHOTS / "near-duplicates-job.png"))
-        link.click()
+        follow(browser, link)
         assert "background job" in find(browser, ".ff-from-job").text
         assert find(browser, "table.ff-cluster ins").text == "again?"
         assert browser.find_elements(By.CSS_SELECTOR, f"#remove-{first}")
