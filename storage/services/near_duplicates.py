@@ -3,7 +3,7 @@
 Each pair's signature (storage.services.minhash) is stored once in `storage_pair_signatures` with
 a hash of its raw texts, and its 16 LSH band keys in `storage_pair_bands` (migration 0008) or, for
 pairs signed in small runs, in the small `storage_pair_bands_recent` (migration 0010), merged into
-the big table in one sorted pass past RECENT_LIMIT rows. A run reads the given sessions' pairs, signs
+the big table in one sorted pass (in short slices) past RECENT_LIMIT rows. A run reads the given sessions' pairs, signs
 those without a signature or whose texts changed since (the content hash differs), signs pairs of
 other sessions that have none yet, and then:
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db import connections, transaction
 
-from storage.db.write_batches import sqlite_batch_manners
+from storage.db.write_batches import FIRST_BATCH, next_batch_size, sqlite_batch_manners
 from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession, hidden_session_ids
 from storage.services import minhash
@@ -189,66 +190,119 @@ class _Signer:
         # signing of a corpus) writes straight into the big table; a session's worth goes to the
         # small one (see RECENT_BANDS).
         target = BANDS if len(ids) * minhash.BANDS >= RECENT_LIMIT else RECENT_BANDS
-        # Many write transactions back to back: other writers (the desktop app) get their turn in between.
-        with sqlite_batch_manners(self.connection.alias) as between_batches:
-            written, total = 0, len(ids) * minhash.BANDS
-            for rows in _batches(_sorted_band_rows(ids, minhash.band_keys(table)), WRITE_BATCH):
-                with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
-                    _insert_rows(
-                        cursor,
-                        f"INSERT INTO {target} (band, hash, pair_id)",
-                        rows.ravel().tolist(),
-                        width=3,
-                        conflict="ON CONFLICT DO NOTHING",
-                    )
-                written += len(rows)
-                between_batches(more=written < total)
+
+        def write_bands(cursor, rows: np.ndarray) -> None:
+            _insert_rows(
+                cursor,
+                f"INSERT INTO {target} (band, hash, pair_id)",
+                rows.ravel().tolist(),
+                width=3,
+                conflict="ON CONFLICT DO NOTHING",
+            )
+
+        _write_in_short_transactions(
+            self.connection, _sorted_band_rows(ids, minhash.band_keys(table)), write_bands, maximum=WRITE_BATCH
+        )
         if target == RECENT_BANDS:
             _merge_recent_bands(self.connection)
-        with sqlite_batch_manners(self.connection.alias) as between_batches:
-            self._store_signatures(ids, table, content_hashes, between_batches)
+        size = minhash.SIGNATURE_BYTES
+
+        def write_signatures(cursor, positions: np.ndarray) -> None:
+            first, last = int(positions[0]), int(positions[-1]) + 1  # consecutive positions
+            blobs = minhash.to_blob(table[first:last])  # one conversion, then 256-byte slices
+            values = [None] * (3 * (last - first))
+            values[0::3] = ids[first:last].tolist()
+            values[1::3] = content_hashes[first:last].tolist()
+            values[2::3] = [blobs[offset : offset + size] for offset in range(0, len(blobs), size)]
+            _insert_rows(
+                cursor,
+                f"INSERT INTO {SIGNATURES} (pair_id, content_hash, signature)",
+                values,
+                width=3,
+                conflict="ON CONFLICT (pair_id) DO UPDATE SET content_hash = excluded.content_hash,"
+                " signature = excluded.signature",
+            )
+
+        _write_in_short_transactions(
+            self.connection, [np.arange(len(ids))], write_signatures, maximum=WRITE_BATCH // minhash.BANDS
+        )
         return ids, table
 
-    def _store_signatures(
-        self, ids: np.ndarray, table: np.ndarray, content_hashes: np.ndarray, between_batches
-    ) -> None:
-        size = minhash.SIGNATURE_BYTES
-        per_batch = WRITE_BATCH // minhash.BANDS
-        for start in range(0, len(ids), per_batch):
-            blobs = minhash.to_blob(table[start : start + per_batch])  # one conversion, then 256-byte slices
-            values = [None] * (3 * (len(blobs) // size))
-            values[0::3] = ids[start : start + per_batch].tolist()
-            values[1::3] = content_hashes[start : start + per_batch].tolist()
-            values[2::3] = [blobs[offset : offset + size] for offset in range(0, len(blobs), size)]
-            with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
-                _insert_rows(
-                    cursor,
-                    f"INSERT INTO {SIGNATURES} (pair_id, content_hash, signature)",
-                    values,
-                    width=3,
-                    conflict="ON CONFLICT (pair_id) DO UPDATE SET content_hash = excluded.content_hash,"
-                    " signature = excluded.signature",
-                )
-            between_batches(more=start + per_batch < len(ids))
+
+def _write_in_short_transactions(
+    connection, blocks: Iterable[np.ndarray], write: Callable[..., None], *, maximum: int
+) -> None:
+    """`write(cursor, rows)` over the rows of `blocks`, a write transaction per batch, in order.
+
+    Batches are sized by measured time and separated by the long writers' pause (storage.db.write_batches):
+    fixed batches of 200,000 band rows held the lock past the desktop app's 5 s busy timeout on a
+    busy machine.
+    """
+    size = [FIRST_BATCH]
+    with sqlite_batch_manners(connection.alias) as between_batches:
+        batches = _batches(blocks, lambda: size[0])
+        rows = next(batches, None)
+        while rows is not None:
+            started = time.monotonic()
+            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                write(cursor, rows)
+            size[0] = next_batch_size(len(rows), time.monotonic() - started, maximum=maximum)
+            rows = next(batches, None)
+            between_batches(more=rows is not None)
 
 
 def _merge_recent_bands(connection, limit: int | None = None) -> bool:
     """Move the recent band rows into the big table when there are more than `limit`; whether it did.
 
-    One sorted INSERT ... SELECT and a DELETE in one transaction: the big table's pages are each
-    written once per merge, and a lookup never sees a row in neither table.
+    In sorted slices, one short write transaction each (sized by measured time, the long writers'
+    rule) with their pause in between: all RECENT_LIMIT rows at once touch most pages of the big
+    table and held the write lock for seconds, past the desktop app's 5 s busy timeout. Each slice
+    covers its own range of keys, so the big table's pages are still written about once per merge,
+    and a slice is inserted and deleted in one transaction: a lookup never sees a row in neither table.
     """
     limit = RECENT_LIMIT if limit is None else limit
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM (SELECT 1 FROM {RECENT_BANDS} LIMIT %s) recent", [limit + 1])
         if cursor.fetchone()[0] <= limit:
             return False
+    size, more = FIRST_BATCH, True
+    with sqlite_batch_manners(connection.alias) as between_batches:
+        while more:
+            started = time.monotonic()
+            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                more = _move_recent_slice(cursor, connection.vendor, size)
+            size = next_batch_size(size, time.monotonic() - started, maximum=WRITE_BATCH)
+            between_batches(more=more)
+    return True
+
+
+def _move_recent_slice(cursor, vendor: str, size: int) -> bool:
+    """Move the first `size` recent band rows (in key order) to the big table; whether rows remain."""
+    cursor.execute(
+        f"SELECT band, hash, pair_id FROM {RECENT_BANDS} ORDER BY band, hash, pair_id LIMIT 1 OFFSET %s",
+        [size],
+    )
+    first_left = cursor.fetchone()  # the first row of the next slice, if there is one
+    below = "WHERE (band, hash, pair_id) < (%s, %s, %s)" if first_left else "WHERE true"
+    parameters = list(first_left or ())
+    if vendor == "postgresql":
+        # One statement moves exactly the rows it deletes: under READ COMMITTED a separate DELETE
+        # would also remove rows another signer committed after the INSERT ... SELECT read.
+        cursor.execute(
+            f"WITH moved AS (DELETE FROM {RECENT_BANDS} {below} RETURNING band, hash, pair_id)"
+            f" INSERT INTO {BANDS} (band, hash, pair_id) SELECT band, hash, pair_id FROM moved"
+            " ORDER BY band, hash, pair_id ON CONFLICT DO NOTHING",
+            parameters,
+        )
+    else:
+        # SQLite's write transaction is exclusive: nothing changes between the two statements.
         cursor.execute(
             f"INSERT INTO {BANDS} (band, hash, pair_id) SELECT band, hash, pair_id FROM {RECENT_BANDS}"
-            " WHERE true ORDER BY band, hash, pair_id ON CONFLICT DO NOTHING"
+            f" {below} ORDER BY band, hash, pair_id ON CONFLICT DO NOTHING",
+            parameters,
         )
-        cursor.execute(f"DELETE FROM {RECENT_BANDS}")
-    return True
+        cursor.execute(f"DELETE FROM {RECENT_BANDS} {below}", parameters)
+    return first_left is not None
 
 
 def _signed_pairs(connection, session_ids: list[int], progress: Progress | None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -441,17 +495,20 @@ def _sorted_band_rows(owners: np.ndarray, keys: np.ndarray) -> Iterator[np.ndarr
         yield rows
 
 
-def _batches(blocks: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
-    """The rows of consecutive blocks regrouped into batches of `size` rows (the last may be smaller)."""
+def _batches(blocks: Iterable[np.ndarray], size: Callable[[], int]) -> Iterator[np.ndarray]:
+    """The rows of consecutive blocks regrouped into batches of `size()` rows (the last may be smaller).
+
+    `size` is asked again after each batch is taken: the writer sizes the next batch by the last one's time.
+    """
     pending: list[np.ndarray] = []
     held = 0
     for block in blocks:
         while len(block):
-            take = block[: size - held]
+            take = block[: size() - held]
             pending.append(take)
             held += len(take)
             block = block[len(take) :]
-            if held == size:
+            if held >= size():
                 yield np.concatenate(pending)
                 pending, held = [], 0
     if held:

@@ -53,6 +53,32 @@ def test_a_new_session_checked_against_the_stored_ones_gives_the_full_recomputat
     assert incremental.clusters == expected
 
 
+def all_band_rows(table: str) -> list[tuple[int, int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT band, hash, pair_id FROM {table} ORDER BY band, hash, pair_id")
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+@pytest.mark.django_db
+def test_a_merge_in_many_slices_moves_every_recent_row_once(monkeypatch):
+    corpus = planted_corpus(originals=30, variants=10, seed=3)
+    session = make_session([(p["input"], p["output"]) for p in corpus.pairs])
+    find_near_duplicates(session_ids=[session.pk])
+    recent = all_band_rows(near_duplicates.RECENT_BANDS)
+    assert len(recent) == len(corpus.pairs) * 16
+    with connection.cursor() as cursor:  # a few rows already moved, as by a merge killed after its first slice
+        cursor.execute(
+            f"INSERT INTO {near_duplicates.BANDS} (band, hash, pair_id) SELECT band, hash, pair_id"
+            f" FROM {near_duplicates.RECENT_BANDS} WHERE pair_id = %s",
+            [recent[0][2]],
+        )
+    monkeypatch.setattr(near_duplicates, "FIRST_BATCH", 7)  # then slices of 100 rows or more: many slices
+    assert near_duplicates._merge_recent_bands(connection, limit=0)
+    assert all_band_rows(near_duplicates.RECENT_BANDS) == []
+    assert all_band_rows(near_duplicates.BANDS) == recent  # no row lost at a slice's edge, none twice
+    assert not near_duplicates._merge_recent_bands(connection, limit=0)  # nothing left to merge
+
+
 @pytest.mark.django_db
 def test_recent_band_rows_are_merged_past_the_limit_and_edits_and_deletes_reach_both_tables(monkeypatch):
     base = ("How do I keep a sourdough starter alive while I travel for two weeks?", "Feed it, then refrigerate it.")

@@ -1,5 +1,5 @@
 """The long writers never hold the write lock long: a big session's delete, clear_logs --vacuum, a big dedupe
-or merge, a search-index catch-up.
+or merge, a search-index catch-up, near-duplicate signing and its band merge.
 
 The desktop app's writer (tests/helpers/desktop_writer.py: plain sqlite3, 5 s busy timeout, commit
 per call) runs beside the job, which runs in a process whose SQLite work is slowed down as on a
@@ -173,6 +173,81 @@ def test_catching_up_the_search_index_never_makes_the_desktop_wait_out_its_timeo
         "SELECT (SELECT max(id) FROM scraped_pairs WHERE session_id = 7), indexed_through FROM scraped_pairs_fts_state"
     ).fetchone()
     assert mark >= highest
+    connection.close()
+
+
+def distinct_session(db: Path, session_id: int, pairs: int) -> None:
+    """A session of unrelated pairs (random hex words), so near-duplicate signing has no clusters to chase."""
+    connection = sqlite3.connect(db)
+    connection.execute(
+        "INSERT INTO scrape_sessions (id, source, name, pair_count) VALUES (?, 'test', 'distinct', ?)",
+        (session_id, pairs),
+    )
+    connection.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+        " INSERT INTO scraped_pairs (session_id, input_text, output_text)"
+        " SELECT ?, printf('%x %x %x?', random(), random(), random()), printf('%x %x', random(), random()) FROM n",
+        (pairs, session_id),
+    )
+    connection.commit()
+    connection.close()
+
+
+def test_near_duplicate_signing_and_its_band_merge_never_make_the_desktop_wait_out_its_timeout(migrated_db):
+    signed = 20_000
+    distinct_session(migrated_db, 7, signed - 1_000)
+    distinct_session(migrated_db, 8, 1_000)
+    # Session 7's 304,000 band rows stay in the small table of recent rows (under the limit set here);
+    # session 8's 16,000 pass it, and all 320,000 are merged into the big table. What failed here:
+    # fixed write transactions of 200,000 band rows.
+    sign = (
+        "from storage.services import near_duplicates as n; n.RECENT_LIMIT = 310_000;"
+        " n.find_near_duplicates(session_ids=[7], against_stored=False);"
+        " print('clusters', len(n.find_near_duplicates(session_ids=[8]).clusters))"
+    )
+    result, events = beside_the_desktop(migrated_db, slowed(migrated_db, "manage", "shell", "-c", sign))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["clusters", "0"]
+    assert_the_desktop_never_failed(events)
+    connection = check_database(migrated_db)
+    big, recent, signatures = connection.execute(
+        "SELECT (SELECT count(*) FROM storage_pair_bands), (SELECT count(*) FROM storage_pair_bands_recent),"
+        " (SELECT count(*) FROM storage_pair_signatures)"
+    ).fetchone()
+    assert big >= signed * 16  # the merge ran
+    assert signatures >= signed  # with the desktop's pairs signed meanwhile in the second run
+    assert big + recent == signatures * 16  # every signed pair's 16 band keys, none lost or doubled
+    connection.close()
+
+
+def test_merging_recent_band_rows_into_a_big_band_table_never_makes_the_desktop_wait_out_its_timeout(migrated_db):
+    # The band tables filled directly (the merge reads nothing else): 800,000 rows in the big table,
+    # 300,000 recent ones spread over its keys, as after 18,750 pairs signed in small sessions. In one
+    # transaction, as it was, this merge held the lock for well over 5 s (for 50 s at 800,000 rows).
+    connection = sqlite3.connect(migrated_db)
+    with connection:
+        for table, rows, first_pair in (
+            ("storage_pair_bands", 800_000, 1),
+            ("storage_pair_bands_recent", 300_000, 10**7),
+        ):
+            connection.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ? - 1)"
+                f" INSERT INTO {table} (band, hash, pair_id) SELECT i % 16, random(), ? + i / 16 FROM n",
+                (rows, first_pair),
+            )
+    connection.close()
+    merge = (
+        "from django.db import connection; from storage.services import near_duplicates as n;"
+        " print('merged', n._merge_recent_bands(connection, limit=0))"
+    )
+    result, events = beside_the_desktop(migrated_db, slowed(migrated_db, "manage", "shell", "-c", merge))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["merged", "True"]
+    assert_the_desktop_never_failed(events)
+    connection = check_database(migrated_db)
+    assert connection.execute(
+        "SELECT (SELECT count(*) FROM storage_pair_bands), (SELECT count(*) FROM storage_pair_bands_recent)"
+    ).fetchone() == (1_100_000, 0)
     connection.close()
 
 
