@@ -94,6 +94,17 @@ def assert_the_desktop_never_failed(events: list[dict]) -> None:
     assert len(events) >= 10  # it really wrote meanwhile
 
 
+def shell_beside_the_desktop(db: Path, code: str, *, ops: str = SLOW_OPS) -> list[str]:
+    """Run `code` in a slowed `manage.py shell` beside the desktop writer; it and the desktop must not fail.
+
+    Returns the words the code printed (Django's shell prints a line of its own first).
+    """
+    result, events = beside_the_desktop(db, slowed(db, "manage", "shell", "-c", code, ops=ops))
+    assert result.returncode == 0, result.stderr
+    assert_the_desktop_never_failed(events)
+    return result.stdout.split()
+
+
 def test_a_big_session_delete_never_makes_the_desktop_wait_out_its_timeout(migrated_db):
     big_session(migrated_db, 7)
     result, events = beside_the_desktop(migrated_db, slowed(migrated_db, "delete", "7"))
@@ -147,10 +158,7 @@ def test_a_big_merge_never_makes_the_desktop_wait_out_its_timeout(migrated_db):
     big_session(migrated_db, 7, pairs=PAIRS // 2)
     big_session(migrated_db, 8, pairs=PAIRS // 2)
     merge = "from storage import api; print(api.merge_sessions([7, 8], mode='interleave'))"
-    result, events = beside_the_desktop(migrated_db, slowed(migrated_db, "manage", "shell", "-c", merge))
-    assert result.returncode == 0, result.stderr
-    assert_the_desktop_never_failed(events)
-    merged = int(result.stdout.split()[-1])
+    merged = int(shell_beside_the_desktop(migrated_db, merge)[-1])
     connection = check_database(migrated_db)
     assert connection.execute("SELECT COUNT(*) FROM scraped_pairs WHERE session_id = ?", (merged,)).fetchone() == (
         PAIRS,
@@ -164,10 +172,7 @@ def test_catching_up_the_search_index_never_makes_the_desktop_wait_out_its_timeo
     catch_up = "from storage.search import index; print('indexed', index.index_pending())"
     # Slowed more than the others: its transactions are short anyway, and what failed here (10 ms pauses,
     # shorter than a waiting writer's 100 ms between retries) failed reliably only on a slower machine.
-    result, events = beside_the_desktop(migrated_db, slowed(migrated_db, "manage", "shell", "-c", catch_up, ops="200"))
-    assert result.returncode == 0, result.stderr
-    assert_the_desktop_never_failed(events)
-    assert int(result.stdout.split("indexed")[-1]) >= PAIRS // 2
+    assert int(shell_beside_the_desktop(migrated_db, catch_up, ops="200")[-1]) >= PAIRS // 2
     connection = check_database(migrated_db)
     highest, mark = connection.execute(
         "SELECT (SELECT max(id) FROM scraped_pairs WHERE session_id = 7), indexed_through FROM scraped_pairs_fts_state"
@@ -205,10 +210,7 @@ def test_near_duplicate_signing_and_its_band_merge_never_make_the_desktop_wait_o
         " n.find_near_duplicates(session_ids=[7], against_stored=False);"
         " print('clusters', len(n.find_near_duplicates(session_ids=[8]).clusters))"
     )
-    result, events = beside_the_desktop(migrated_db, slowed(migrated_db, "manage", "shell", "-c", sign))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[-2:] == ["clusters", "0"]
-    assert_the_desktop_never_failed(events)
+    assert shell_beside_the_desktop(migrated_db, sign)[-2:] == ["clusters", "0"]
     connection = check_database(migrated_db)
     big, recent, signatures = connection.execute(
         "SELECT (SELECT count(*) FROM storage_pair_bands), (SELECT count(*) FROM storage_pair_bands_recent),"
@@ -240,10 +242,7 @@ def test_merging_recent_band_rows_into_a_big_band_table_never_makes_the_desktop_
         "from django.db import connection; from storage.services import near_duplicates as n;"
         " print('merged', n._merge_recent_bands(connection, limit=0))"
     )
-    result, events = beside_the_desktop(migrated_db, slowed(migrated_db, "manage", "shell", "-c", merge))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[-2:] == ["merged", "True"]
-    assert_the_desktop_never_failed(events)
+    assert shell_beside_the_desktop(migrated_db, merge)[-2:] == ["merged", "True"]
     connection = check_database(migrated_db)
     assert connection.execute(
         "SELECT (SELECT count(*) FROM storage_pair_bands), (SELECT count(*) FROM storage_pair_bands_recent)"
