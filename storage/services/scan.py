@@ -2,9 +2,10 @@
 
 What counts as a finding is `storage.sensitive_text`'s rule; this module reads the pairs (page by page, in
 constant memory), adds the stored values of secret settings (read from the database on every scan: the
-desktop app changes them with plain sqlite3), and sums the results up. Findings are computed when asked,
-never stored: a pair edited a second ago is scanned as it is now, and no table holds offsets that an edit
-would make stale. Exports use the same `PairScanner` row by row (redact or drop while streaming).
+desktop app changes them with plain sqlite3), and sums the results up; a big scan runs in worker
+processes (`storage.sensitive_text.pool`). Findings are computed here, from the pairs as they are now;
+storing a run's findings is `storage.services.scan_findings`'s. Exports use the same `PairScanner` row by
+row (redact or drop while streaming).
 """
 
 from __future__ import annotations
@@ -24,12 +25,16 @@ from storage.sensitive_text import (
     redact_findings,
     stored_secrets_pattern,
 )
+from storage.sensitive_text.pool import scan_page, scan_pages, usable_workers
 from storage.services.sessions import existing_sessions, session_id_list
 from storage.services.settings import secret_values
 
 PAGE_SIZE = 2000
 PROGRESS_EVERY = 5000
 EXAMPLES_PER_KIND = 5
+# Below this many pairs (about 2 s of scanning) starting worker processes (~0.5 s) is not worth it.
+PARALLEL_FROM = 20_000
+MAX_WORKERS = 4
 
 Progress = Callable[[int, int], None]
 
@@ -86,23 +91,33 @@ class PairScanner:
         return (redact_findings(text, findings), len(findings)) if findings else (text, 0)
 
 
-def iter_pairs(session_ids: list[int]) -> Iterator[tuple[int, str, str]]:
-    """(id, input, output) of the sessions' pairs, session by session in stored order, a page at a time."""
+def iter_pages(session_ids: list[int]) -> Iterator[list[tuple[int, str, str]]]:
+    """Pages of (id, input, output) of the sessions' pairs, session by session in stored order."""
     for session_id in session_ids:
         after = 0
-        pages = ScrapedPair.objects.filter(session_id=session_id).order_by("id")
+        pairs = ScrapedPair.objects.filter(session_id=session_id).order_by("id")
         while True:
-            page = list(pages.filter(id__gt=after).values_list("id", "input_text", "output_text")[:PAGE_SIZE])
+            page = list(pairs.filter(id__gt=after).values_list("id", "input_text", "output_text")[:PAGE_SIZE])
             if not page:
                 break
             after = page[-1][0]
-            yield from page
+            yield page
+
+
+def iter_pairs(session_ids: list[int]) -> Iterator[tuple[int, str, str]]:
+    """(id, input, output) of the sessions' pairs, session by session in stored order, a page at a time."""
+    for page in iter_pages(session_ids):
+        yield from page
 
 
 def scan_pair_texts(pair_id: int, input_text: str, output_text: str, scanner: PairScanner) -> list[PairFinding]:
     found_input, found_output = scanner.find(input_text), scanner.find(output_text)
     if not found_input and not found_output:
         return []  # most pairs: no list building per side
+    return _pair_findings(pair_id, found_input, found_output)
+
+
+def _pair_findings(pair_id: int, found_input: list[Finding], found_output: list[Finding]) -> list[PairFinding]:
     return [PairFinding(pair_id, "input", f.kind, f.start, f.end) for f in found_input] + [
         PairFinding(pair_id, "output", f.kind, f.start, f.end) for f in found_output
     ]
@@ -111,25 +126,40 @@ def scan_pair_texts(pair_id: int, input_text: str, output_text: str, scanner: Pa
 def scan_sessions(
     *, session_ids: list[int], examples_per_kind: int = EXAMPLES_PER_KIND, progress: Progress | None = None
 ) -> ScanReport:
-    """Scan every pair of the sessions; return the findings (offsets only) and a few masked examples per kind."""
+    """Scan every pair of the sessions; return the findings (offsets only) and a few masked examples per kind.
+
+    Past PARALLEL_FROM pairs, with more than one core, worker processes scan while this one reads
+    (storage.sensitive_text.pool); the findings are the same either way, in pair order.
+    """
     ids = session_id_list(session_ids, repeats=False)
     sessions = existing_sessions(ids)
     total = sum(session.pair_count or 0 for session in sessions.values())
-    scanner = PairScanner()
+    values = secret_values()
+    secrets_re = stored_secrets_pattern(values)
+    workers = min(MAX_WORKERS, usable_workers())
+    if total >= PARALLEL_FROM and workers > 1:
+        scanned = scan_pages(iter_pages(ids), values, workers)
+    else:
+        scanned = ((page, scan_page(page, secrets_re)) for page in iter_pages(ids))
     report = ScanReport(session_ids=ids, examples={kind: [] for kind in KINDS})
-    for pair_id, input_text, output_text in iter_pairs(ids):
-        found = scan_pair_texts(pair_id, input_text, output_text, scanner)
-        report.pairs_scanned += 1
-        for finding in found:
-            report.findings.append(finding)
-            shown = report.examples[finding.kind]
-            if len(shown) < examples_per_kind:
-                text = input_text if finding.side == "input" else output_text
-                excerpt = masked_example(
-                    text, Finding(finding.kind, finding.start, finding.end), findings=side_findings(found, finding.side)
-                )
-                shown.append(Example(pair_id, finding.side, finding.kind, excerpt))
-        if progress is not None and report.pairs_scanned % PROGRESS_EVERY == 0:
+    for page, flagged in scanned:
+        texts = {pair_id: (input_text, output_text) for pair_id, input_text, output_text in page} if flagged else {}
+        for pair_id, found_input, found_output in flagged:
+            found = _pair_findings(pair_id, found_input, found_output)
+            report.findings.extend(found)
+            for finding in found:
+                shown = report.examples[finding.kind]
+                if len(shown) < examples_per_kind:
+                    text = texts[pair_id][0 if finding.side == "input" else 1]
+                    excerpt = masked_example(
+                        text,
+                        Finding(finding.kind, finding.start, finding.end),
+                        findings=side_findings(found, finding.side),
+                    )
+                    shown.append(Example(pair_id, finding.side, finding.kind, excerpt))
+        before = report.pairs_scanned
+        report.pairs_scanned += len(page)
+        if progress is not None and report.pairs_scanned // PROGRESS_EVERY > before // PROGRESS_EVERY:
             progress(report.pairs_scanned, total)
     if progress is not None:
         progress(report.pairs_scanned, total)
