@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db import connections, transaction
 
-from storage.db.write_batches import FIRST_BATCH, next_batch_size, sqlite_batch_manners
+from storage.db.write_batches import FIRST_BATCH, MAX_BATCH, next_batch_size, sqlite_batch_manners
 from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession, hidden_session_ids
 from storage.services import minhash
@@ -223,9 +223,7 @@ class _Signer:
                 " signature = excluded.signature",
             )
 
-        _write_in_short_transactions(
-            self.connection, [np.arange(len(ids))], write_signatures, maximum=WRITE_BATCH // minhash.BANDS
-        )
+        _write_in_short_transactions(self.connection, [np.arange(len(ids))], write_signatures, maximum=MAX_BATCH)
         return ids, table
 
 
