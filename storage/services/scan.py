@@ -135,11 +135,11 @@ def scan_sessions(
     sessions = existing_sessions(ids)
     total = sum(session.pair_count or 0 for session in sessions.values())
     values = secret_values()
-    secrets_re = stored_secrets_pattern(values)
     workers = min(MAX_WORKERS, usable_workers())
     if total >= PARALLEL_FROM and workers > 1:
-        scanned = scan_pages(iter_pages(ids), values, workers)
+        scanned = scan_pages(iter_pages(ids), values, workers)  # each worker compiles the pattern itself
     else:
+        secrets_re = stored_secrets_pattern(values)
         scanned = ((page, scan_page(page, secrets_re)) for page in iter_pages(ids))
     report = ScanReport(session_ids=ids, examples={kind: [] for kind in KINDS})
     for page, flagged in scanned:

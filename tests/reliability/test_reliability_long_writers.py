@@ -34,15 +34,20 @@ PAIRS = 100_000
 SLOW_OPS = "500"
 
 
-def big_session(db: Path, session_id: int, pairs: int = PAIRS) -> None:
+# The texts of big_session's pairs: numbered alike, or unrelated (random hex words), so that
+# near-duplicate signing has no clusters to chase.
+NUMBERED = "printf('question %d about something', i), printf('answer %d in a few words', i)"
+UNRELATED = "printf('%x %x %x?', random(), random(), random()), printf('%x %x', random(), random())"
+
+
+def big_session(db: Path, session_id: int, pairs: int = PAIRS, *, texts: str = NUMBERED) -> None:
     connection = sqlite3.connect(db)
     connection.execute(
         "INSERT INTO scrape_sessions (id, source, name, pair_count) VALUES (?, 'test', 'big', ?)", (session_id, pairs)
     )
     connection.execute(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
-        " INSERT INTO scraped_pairs (session_id, input_text, output_text)"
-        " SELECT ?, printf('question %d about something', i), printf('answer %d in a few words', i) FROM n",
+        f" INSERT INTO scraped_pairs (session_id, input_text, output_text) SELECT ?, {texts} FROM n",
         (pairs, session_id),
     )
     connection.commit()
@@ -181,27 +186,10 @@ def test_catching_up_the_search_index_never_makes_the_desktop_wait_out_its_timeo
     connection.close()
 
 
-def distinct_session(db: Path, session_id: int, pairs: int) -> None:
-    """A session of unrelated pairs (random hex words), so near-duplicate signing has no clusters to chase."""
-    connection = sqlite3.connect(db)
-    connection.execute(
-        "INSERT INTO scrape_sessions (id, source, name, pair_count) VALUES (?, 'test', 'distinct', ?)",
-        (session_id, pairs),
-    )
-    connection.execute(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
-        " INSERT INTO scraped_pairs (session_id, input_text, output_text)"
-        " SELECT ?, printf('%x %x %x?', random(), random(), random()), printf('%x %x', random(), random()) FROM n",
-        (pairs, session_id),
-    )
-    connection.commit()
-    connection.close()
-
-
 def test_near_duplicate_signing_and_its_band_merge_never_make_the_desktop_wait_out_its_timeout(migrated_db):
     signed = 20_000
-    distinct_session(migrated_db, 7, signed - 1_000)
-    distinct_session(migrated_db, 8, 1_000)
+    big_session(migrated_db, 7, signed - 1_000, texts=UNRELATED)
+    big_session(migrated_db, 8, 1_000, texts=UNRELATED)
     # Session 7's 304,000 band rows stay in the small table of recent rows (under the limit set here);
     # session 8's 16,000 pass it, and all 320,000 are merged into the big table. What failed here:
     # fixed write transactions of 200,000 band rows.
