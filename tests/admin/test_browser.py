@@ -95,19 +95,23 @@ def follow(driver, element) -> None:
 
     Without the wait, the next find() can still match an element of the old page (a "#content p"
     exists on both), which goes stale under the test a moment later: a flaky failure in CI.
+    The old page is marked with a property of its window object, which the next page does not
+    have. While the browser swaps documents, ChromeDriver may answer any command with an error
+    (a stale element, a destroyed JavaScript context, "Node with given id does not belong to
+    the document"): that means "not yet", so the wait asks again.
     """
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import WebDriverException
 
-    old_page = driver.find_element(By.TAG_NAME, "html")
+    driver.execute_script("window.ffLeavingPage = true")
     element.click()
 
     def replaced() -> bool:
         try:
-            old_page.is_enabled()  # any call on an element of a page that was replaced raises
-        except StaleElementReferenceException:
-            return driver.execute_script("return document.readyState") == "complete"
-        return False
+            return driver.execute_script(
+                "return window.ffLeavingPage === undefined && document.readyState === 'complete'"
+            )
+        except WebDriverException:
+            return False
 
     wait_for(replaced, what="the next page to load")
 
