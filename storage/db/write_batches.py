@@ -11,10 +11,11 @@ catch-up) pause between transactions.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
-from django.db import connections
+from django.db import connections, transaction
 
 from storage.db.pragmas import pragma_set
 
@@ -25,6 +26,8 @@ MIN_BATCH, MAX_BATCH = 100, 100_000
 # Longer than the longest sleep of SQLite's busy handler, so every waiting writer gets a turn.
 PAUSE_BETWEEN_BATCHES = 0.1
 MAX_PAUSE = 1.0
+
+Item = TypeVar("Item")
 
 
 def next_batch_size(rows: int, seconds: float, *, minimum: int = MIN_BATCH, maximum: int = MAX_BATCH) -> int:
@@ -68,3 +71,29 @@ def sqlite_batch_manners(using: str = "default") -> Iterator[Callable[..., None]
 
     with pragma_set(connection, "wal_autocheckpoint", 0):
         yield between_batches
+
+
+def write_in_short_transactions(
+    items: Sequence[Item],
+    write: Callable[[Sequence[Item]], None],
+    *,
+    using: str = "default",
+    first: int = FIRST_BATCH,
+    maximum: int = MAX_BATCH,
+) -> None:
+    """`write(batch)` over consecutive slices of `items`, each slice in a write transaction of its own.
+
+    For a job whose work is in hand (a list of ids, of rows): slices sized by the time the last
+    one took (next_batch_size), with the manners above between them. Each slice is all or
+    nothing; a job that fails or is killed half way has written the slices before it.
+    """
+    done, size = 0, min(first, maximum)
+    with sqlite_batch_manners(using) as between_batches:
+        while done < len(items):
+            batch = items[done : done + size]
+            started = time.monotonic()
+            with transaction.atomic(using=using):
+                write(batch)
+            done += len(batch)
+            size = next_batch_size(len(batch), time.monotonic() - started, maximum=maximum)
+            between_batches(more=done < len(items))

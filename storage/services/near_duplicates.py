@@ -34,7 +34,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db import connections, transaction
 
-from storage.db.write_batches import FIRST_BATCH, MAX_BATCH, next_batch_size, sqlite_batch_manners
+from storage.db.write_batches import (
+    FIRST_BATCH,
+    MAX_BATCH,
+    next_batch_size,
+    sqlite_batch_manners,
+    write_in_short_transactions,
+)
 from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession, hidden_session_ids
 from storage.services import minhash
@@ -138,6 +144,20 @@ def _forget(cursor, stored: list[tuple[int, bytes]]) -> None:
         cursor.execute(f"DELETE FROM {SIGNATURES} WHERE pair_id IN ({_placeholders(chunk)})", chunk)
 
 
+# Pairs whose rows one transaction forgets at first: each costs 2 x 16 band-row deletes and its signature.
+FIRST_FORGET = 200
+
+
+def _forget_in_short_transactions(connection, stored: list[tuple[int, bytes]]) -> None:
+    """_forget in short write transactions: 10,000 edited pairs are 320,000 band-row deletes."""
+
+    def forget(batch: list[tuple[int, bytes]]) -> None:
+        with connection.cursor() as cursor:
+            _forget(cursor, batch)
+
+    write_in_short_transactions(stored, forget, using=connection.alias, first=FIRST_FORGET, maximum=ID_CHUNK)
+
+
 class _Signer:
     """Signs pairs in batches and stores them: stale rows out first, then band rows, then signatures.
 
@@ -166,9 +186,7 @@ class _Signer:
             return
         table = minhash.signatures([minhash.pair_text(row[1], row[2]) for row in self.rows])
         stale = [(row[0], row[4]) for row in self.rows if row[4] is not None]
-        if stale:
-            with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
-                _forget(cursor, stale)
+        _forget_in_short_transactions(self.connection, stale)
         self.ids.append(np.fromiter((row[0] for row in self.rows), dtype=np.int64, count=len(self.rows)))
         self.hashes.extend(row[3] for row in self.rows)
         self.tables.append(table)
@@ -706,17 +724,26 @@ def _keepers(connection, clusters: list[list[int]], keep: str) -> set[int]:
 
 
 def remove_pairs(*, pair_ids: list[int]) -> dict[int, int]:
-    """Delete pairs (pair_count kept exact by pair_edits.delete_pairs) and their signatures; removed per session."""
+    """Delete pairs and their signatures; removed per session.
+
+    In short write transactions (the long writers' rule), each deleting its pairs (pair_count kept
+    exact by pair_edits.delete_pairs) with their signatures and band rows: removing 20,000 pairs in
+    one held the write lock past the desktop app's 5 s busy timeout on a busy machine. A removal
+    that fails half way has removed the slices before it, each whole.
+    """
     connection = connections["default"]
     removed: dict[int, int] = {}
-    with transaction.atomic(), connection.cursor() as cursor:
-        for chunk in _chunks(sorted(set(pair_ids))):
-            for session_id, count in delete_pairs(ScrapedPair.all_objects.filter(pk__in=chunk)).items():
-                removed[session_id] = removed.get(session_id, 0) + count
+
+    def remove(chunk: list[int]) -> None:
+        for session_id, count in delete_pairs(ScrapedPair.all_objects.filter(pk__in=chunk)).items():
+            removed[session_id] = removed.get(session_id, 0) + count
+        with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT pair_id, signature FROM {SIGNATURES} WHERE pair_id IN ({_placeholders(chunk)})", chunk
             )
             _forget(cursor, cursor.fetchall())
+
+    write_in_short_transactions(sorted(set(pair_ids)), remove, first=FIRST_FORGET, maximum=ID_CHUNK)
     return removed
 
 
@@ -773,13 +800,27 @@ def orphan_signature_count() -> int:
 
 
 def prune_orphan_signatures() -> int:
-    """Delete signatures (and their band rows) whose pair no longer exists; return how many."""
+    """Delete signatures (and their band rows) whose pair no longer exists, in short transactions; how many."""
     connection = connections["default"]
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT pair_id, signature FROM {SIGNATURES} s"
+            f"SELECT pair_id FROM {SIGNATURES} s"
             " WHERE NOT EXISTS (SELECT 1 FROM scraped_pairs p WHERE p.id = s.pair_id)"
         )
-        orphans = cursor.fetchall()
-        _forget(cursor, orphans)
-    return len(orphans)
+        candidates = [pair_id for (pair_id,) in cursor.fetchall()]
+    pruned = [0]
+
+    def prune(chunk: list[int]) -> None:
+        # Asked again inside the transaction: a pair id may have been used again since the read.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT pair_id, signature FROM {SIGNATURES} s WHERE pair_id IN ({_placeholders(chunk)})"
+                " AND NOT EXISTS (SELECT 1 FROM scraped_pairs p WHERE p.id = s.pair_id)",
+                chunk,
+            )
+            orphans = cursor.fetchall()
+            _forget(cursor, orphans)
+        pruned[0] += len(orphans)
+
+    write_in_short_transactions(candidates, prune, using=connection.alias, first=FIRST_FORGET, maximum=ID_CHUNK)
+    return pruned[0]

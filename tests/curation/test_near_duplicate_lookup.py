@@ -80,6 +80,42 @@ def test_a_merge_in_many_slices_moves_every_recent_row_once(monkeypatch):
 
 
 @pytest.mark.django_db
+def test_forgetting_removing_and_pruning_in_many_slices_touch_every_pair_once(monkeypatch):
+    def texts(word: str, count: int) -> list[tuple[str, str]]:
+        return [
+            (f"{word} question number {i} about a {i * 7919 % 1000} widget?", f"{word} answer {i}")
+            for i in range(count)
+        ]
+
+    doomed, kept = make_session(texts("first", 300)), make_session(texts("second", 300))
+    find_near_duplicates(session_ids=[doomed.pk, kept.pk])
+    assert signature_rows() == (600, 600 * 16)
+    monkeypatch.setattr(near_duplicates, "FIRST_FORGET", 1)  # then slices of 100 pairs or more: many slices
+
+    kept_ids = ids(kept)
+    with connection.cursor() as cursor:  # 150 pairs edited the desktop's way: their stored rows are stale
+        cursor.execute(
+            f"UPDATE scraped_pairs SET output_text = output_text || ' edited' WHERE id IN ({', '.join(['%s'] * 150)})",
+            kept_ids[:150],
+        )
+    assert find_near_duplicates(session_ids=[kept.pk], against_stored=False).signed == 150
+    assert signature_rows() == (600, 600 * 16)  # the stale rows forgotten, the new ones written, none twice
+
+    removed = near_duplicates.remove_pairs(pair_ids=[*ids(doomed), *kept_ids[:5]])
+    assert removed == {doomed.pk: 300, kept.pk: 5}
+    doomed.refresh_from_db()
+    kept.refresh_from_db()
+    assert (doomed.pair_count, kept.pair_count) == (0, 295)
+    assert signature_rows() == (295, 295 * 16)
+
+    with connection.cursor() as cursor:  # deleted by the desktop app: orphan signatures
+        cursor.execute(f"DELETE FROM scraped_pairs WHERE id IN ({', '.join(['%s'] * 200)})", kept_ids[5:205])
+    assert near_duplicates.prune_orphan_signatures() == 200
+    assert signature_rows() == (95, 95 * 16)
+    assert near_duplicates.prune_orphan_signatures() == 0
+
+
+@pytest.mark.django_db
 def test_recent_band_rows_are_merged_past_the_limit_and_edits_and_deletes_reach_both_tables(monkeypatch):
     base = ("How do I keep a sourdough starter alive while I travel for two weeks?", "Feed it, then refrigerate it.")
     first = make_session([base, ("Unrelated question about tomato plants in pots?", "Water them daily.")])

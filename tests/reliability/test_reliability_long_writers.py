@@ -1,5 +1,6 @@
 """The long writers never hold the write lock long: a big session's delete, clear_logs --vacuum, a big dedupe
-or merge, a search-index catch-up, near-duplicate signing and its band merge.
+or merge, a search-index catch-up, near-duplicate signing and its band merge, forgetting the signatures
+of edited pairs and removing signed pairs.
 
 The desktop app's writer (tests/helpers/desktop_writer.py: plain sqlite3, 5 s busy timeout, commit
 per call) runs beside the job, which runs in a process whose SQLite work is slowed down as on a
@@ -235,6 +236,47 @@ def test_merging_recent_band_rows_into_a_big_band_table_never_makes_the_desktop_
     assert connection.execute(
         "SELECT (SELECT count(*) FROM storage_pair_bands), (SELECT count(*) FROM storage_pair_bands_recent)"
     ).fetchone() == (1_100_000, 0)
+    connection.close()
+
+
+def test_re_signing_edited_pairs_and_removing_signed_pairs_never_make_the_desktop_wait_out_its_timeout(migrated_db):
+    signed = 20_000
+    big_session(migrated_db, 7, signed, texts=UNRELATED)
+    setup = manage(
+        migrated_db,
+        "shell",
+        "-c",
+        "from storage.services import near_duplicates as n; n.find_near_duplicates(session_ids=[7], against_stored=False)",
+        timeout=600,
+    )
+    assert setup.returncode == 0, setup.stderr
+    # Half the pairs edited the desktop's way: their stored signatures are stale, and the next
+    # lookup forgets them (10,000 pairs: 320,000 band-row deletes) before it signs them again.
+    # What failed here: that forgetting, then the removal of all 20,000 signed pairs, each in
+    # one transaction.
+    connection = sqlite3.connect(migrated_db)
+    with connection:
+        connection.execute("UPDATE scraped_pairs SET output_text = output_text || ' edited' WHERE id % 2 = 0")
+    connection.close()
+    work = (
+        "from storage.models import ScrapedPair; from storage.services import near_duplicates as n;"
+        " print('clusters', len(n.find_near_duplicates(session_ids=[7], against_stored=False).clusters));"
+        " ids = list(ScrapedPair.objects.filter(session_id=7).values_list('id', flat=True));"
+        " print('removed', n.remove_pairs(pair_ids=ids)[7])"
+    )
+    assert shell_beside_the_desktop(migrated_db, work)[-4:] == ["clusters", "0", "removed", str(signed)]
+    connection = check_database(migrated_db)
+    assert connection.execute(
+        "SELECT (SELECT pair_count FROM scrape_sessions WHERE id = 7), (SELECT count(*) FROM scraped_pairs"
+        " WHERE session_id = 7), (SELECT count(*) FROM storage_pair_signatures s JOIN scraped_pairs p ON p.id = s.pair_id"
+        " WHERE p.session_id = 7)"
+    ).fetchone() == (0, 0, 0)
+    # Every band row left belongs to a stored signature (the desktop's own pairs signed meanwhile):
+    # none of session 7's rows stayed behind.
+    (signatures,) = connection.execute("SELECT count(*) FROM storage_pair_signatures").fetchone()
+    assert connection.execute(
+        "SELECT (SELECT count(*) FROM storage_pair_bands) + (SELECT count(*) FROM storage_pair_bands_recent)"
+    ).fetchone() == (signatures * 16,)
     connection.close()
 
 
