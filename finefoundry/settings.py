@@ -14,6 +14,7 @@ Variables (documented in README.md):
   DJANGO_HSTS_SECONDS       HSTS max-age with DJANGO_HTTPS (default 31536000; 0 turns HSTS off)
   FINEFOUNDRY_SQLITE_MMAP_MB  SQLite memory-mapped I/O per connection, in MB (default 0: off)
   FINEFOUNDRY_TOKENIZER     a tokenizer.json the admin's length profile counts tokens with (unset: an estimate)
+  FINEFOUNDRY_SCAN_WORKERS  worker processes a big scan uses at most (default 4, never more than the usable cores)
 """
 
 from __future__ import annotations
@@ -33,6 +34,22 @@ def env_flag(name: str, default: bool = False) -> bool:
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    """A whole-number variable; a bad value stops the process with an error that names the variable."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
 
 
 def load_or_create_secret_key(path: Path) -> str:
@@ -88,7 +105,9 @@ INSTALLED_APPS = [
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # Admin merges and dedupes over more pairs than this run as background jobs; smaller ones finish within
 # the request (a merge of 20,000 pairs takes well under a second).
-FINEFOUNDRY_INLINE_MAX_PAIRS = int(os.environ.get("FINEFOUNDRY_INLINE_MAX_PAIRS") or 20_000)
+FINEFOUNDRY_INLINE_MAX_PAIRS = env_int("FINEFOUNDRY_INLINE_MAX_PAIRS", 20_000)
+# Worker processes a big scan uses at most (never more than the usable cores); 1 scans in the calling process.
+FINEFOUNDRY_SCAN_WORKERS = env_int("FINEFOUNDRY_SCAN_WORKERS", 4, minimum=1)
 # More modules defining job kinds (storage/jobs/registry.py), comma-separated.
 FINEFOUNDRY_JOB_KIND_MODULES = tuple(
     m.strip() for m in os.environ.get("FINEFOUNDRY_JOB_KIND_MODULES", "").split(",") if m.strip()
@@ -139,12 +158,12 @@ FINEFOUNDRY_JOBS_DIR = (
     Path(os.environ.get("FINEFOUNDRY_JOBS_DIR") or FINEFOUNDRY_DATA_DIR / "jobs").expanduser().resolve()
 )
 # The largest file the admin's import page accepts (bytes); the command line has no such limit.
-FINEFOUNDRY_MAX_UPLOAD_BYTES = int(os.environ.get("FINEFOUNDRY_MAX_UPLOAD_MB") or 2048) * 1024 * 1024
+FINEFOUNDRY_MAX_UPLOAD_BYTES = env_int("FINEFOUNDRY_MAX_UPLOAD_MB", 2048, minimum=1) * 1024 * 1024
 
 # Memory-mapped reads stay off by default: a map makes every process's resident memory grow with
 # the file (an export of 1,000,000 pairs peaked 200 MB above one of 100,000), while reads go
 # through SQLite's page cache (cache_size, 32 MB per connection) instead. bench/export.py measures it.
-SQLITE_MMAP_BYTES = int(os.environ.get("FINEFOUNDRY_SQLITE_MMAP_MB") or 0) * 1024 * 1024
+SQLITE_MMAP_BYTES = env_int("FINEFOUNDRY_SQLITE_MMAP_MB", 0) * 1024 * 1024
 
 if os.environ.get("DATABASE_URL"):
     import dj_database_url
@@ -209,7 +228,7 @@ if SERVED_OVER_HTTPS:
     SECURE_SSL_REDIRECT = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_flag("DJANGO_HSTS_PRELOAD")
 SESSION_COOKIE_HTTPONLY = True

@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair
 from storage.sensitive_text import (
@@ -34,7 +36,6 @@ PROGRESS_EVERY = 5000
 EXAMPLES_PER_KIND = 5
 # Below this many pairs (about 2 s of scanning) starting worker processes (~0.5 s) is not worth it.
 PARALLEL_FROM = 20_000
-MAX_WORKERS = 4
 
 Progress = Callable[[int, int], None]
 
@@ -65,6 +66,7 @@ class ScanReport:
     pairs_scanned: int = 0
     findings: list[PairFinding] = field(default_factory=list)
     examples: dict[str, list[Example]] = field(default_factory=dict)
+    workers: int = 1  # the worker processes that scanned; 1: the calling process itself
 
     @property
     def counts(self) -> dict[str, int]:
@@ -128,20 +130,21 @@ def scan_sessions(
 ) -> ScanReport:
     """Scan every pair of the sessions; return the findings (offsets only) and a few masked examples per kind.
 
-    Past PARALLEL_FROM pairs, with more than one core, worker processes scan while this one reads
-    (storage.sensitive_text.pool); the findings are the same either way, in pair order.
+    Past PARALLEL_FROM pairs, with more than one core, worker processes (FINEFOUNDRY_SCAN_WORKERS at
+    most) scan while this one reads (storage.sensitive_text.pool); the findings are the same either
+    way, in pair order.
     """
     ids = session_id_list(session_ids, repeats=False)
     sessions = existing_sessions(ids)
     total = sum(session.pair_count or 0 for session in sessions.values())
     values = secret_values()
-    workers = min(MAX_WORKERS, usable_workers())
-    if total >= PARALLEL_FROM and workers > 1:
+    workers = min(settings.FINEFOUNDRY_SCAN_WORKERS, usable_workers()) if total >= PARALLEL_FROM else 1
+    if workers > 1:
         scanned = scan_pages(iter_pages(ids), values, workers)  # each worker compiles the pattern itself
     else:
         secrets_re = stored_secrets_pattern(values)
         scanned = ((page, scan_page(page, secrets_re)) for page in iter_pages(ids))
-    report = ScanReport(session_ids=ids, examples={kind: [] for kind in KINDS})
+    report = ScanReport(session_ids=ids, examples={kind: [] for kind in KINDS}, workers=workers)
     for page, flagged in scanned:
         texts = {pair_id: (input_text, output_text) for pair_id, input_text, output_text in page} if flagged else {}
         for pair_id, found_input, found_output in flagged:

@@ -67,6 +67,35 @@ def test_scan_pairs_on_a_big_session_finds_what_the_rule_finds_pair_by_pair(tmp_
     assert any(STORED_SECRET in pairs[ids.index(f["pair_id"])][0 if f["side"] == "input" else 1] for f in expected)
     assert json.loads(result.stdout)["findings"] == expected
 
+    # FINEFOUNDRY_SCAN_WORKERS caps the processes; 1 scans in the command's own process, with the same counts.
+    summaries = {}
+    for workers in ("1", "2"):
+        result = manage(db, "scan_pairs", str(session_id), "-v", "0", env={"FINEFOUNDRY_SCAN_WORKERS": workers})
+        assert result.returncode == 0, result.stderr
+        summaries[workers] = result.stdout.decode().splitlines()
+    assert "worker processes" not in summaries["1"][0]
+    assert " by 2 worker processes: " in summaries["2"][0]
+    assert (
+        summaries["1"][0].split(": ")[1]
+        == summaries["2"][0].split(": ")[1]
+        == (f"{len(expected):,} findings in {len({f['pair_id'] for f in expected}):,} pairs.")
+    )
+    assert summaries["1"][1:] == summaries["2"][1:]
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("two", "FINEFOUNDRY_SCAN_WORKERS must be a whole number, not 'two'"),
+        ("0", "FINEFOUNDRY_SCAN_WORKERS must be at least 1, not 0"),
+    ],
+)
+def test_a_bad_worker_count_stops_the_command_with_an_error_naming_the_variable(tmp_path, value, error):
+    result = manage(tmp_path / "never-made.db", "scan_pairs", "--all", env={"FINEFOUNDRY_SCAN_WORKERS": value})
+    assert result.returncode != 0
+    assert error in result.stderr.decode()
+    assert not (tmp_path / "never-made.db").exists()  # stopped before anything was opened
+
 
 @pytest.mark.django_db
 def test_worker_processes_give_the_same_report_as_one_process(monkeypatch):

@@ -55,8 +55,9 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps({"findings": [finding.as_dict() for finding in report.findings]}))
             return
         counts = report.counts
+        processes = f" by {report.workers} worker processes" if report.workers > 1 else ""
         self.stdout.write(
-            f"Scanned {report.pairs_scanned:,} pairs in {len(report.session_ids)} session(s): "
+            f"Scanned {report.pairs_scanned:,} pairs in {len(report.session_ids)} session(s){processes}: "
             f"{len(report.findings):,} findings in {report.flagged_pairs:,} pairs."
         )
         for kind in KINDS:
