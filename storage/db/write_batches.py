@@ -73,6 +73,34 @@ def sqlite_batch_manners(using: str = "default") -> Iterator[Callable[..., None]
         yield between_batches
 
 
+def write_in_steps(
+    step: Callable[[int], tuple[int, bool]],
+    *,
+    using: str = "default",
+    first: int = FIRST_BATCH,
+    maximum: int = MAX_BATCH,
+    committed: Callable[[], None] | None = None,
+) -> None:
+    """The long writer's loop: `step(size)` in a write transaction of its own, again while it says there is more.
+
+    `step(size)` does about `size` rows of work and returns (rows done, whether more remain). Each
+    size follows the time the last step took (next_batch_size), with the manners above between
+    steps. Each step is all or nothing; a job that fails or is killed half way has written the
+    steps before it. `committed()` is called after each step's commit (progress reports: what
+    they report is then visible to every other connection).
+    """
+    size, more = min(first, maximum), True
+    with sqlite_batch_manners(using) as between_batches:
+        while more:
+            started = time.monotonic()
+            with transaction.atomic(using=using):
+                rows, more = step(size)
+            if committed is not None:
+                committed()
+            size = next_batch_size(rows, time.monotonic() - started, maximum=maximum)
+            between_batches(more=more)
+
+
 def write_in_short_transactions(
     items: Sequence[Item],
     write: Callable[[Sequence[Item]], None],
@@ -81,19 +109,15 @@ def write_in_short_transactions(
     first: int = FIRST_BATCH,
     maximum: int = MAX_BATCH,
 ) -> None:
-    """`write(batch)` over consecutive slices of `items`, each slice in a write transaction of its own.
+    """`write(batch)` over consecutive slices of `items` (a list, a range), each in a step of write_in_steps."""
+    done = 0
 
-    For a job whose work is in hand (a list of ids, of rows): slices sized by the time the last
-    one took (next_batch_size), with the manners above between them. Each slice is all or
-    nothing; a job that fails or is killed half way has written the slices before it.
-    """
-    done, size = 0, min(first, maximum)
-    with sqlite_batch_manners(using) as between_batches:
-        while done < len(items):
-            batch = items[done : done + size]
-            started = time.monotonic()
-            with transaction.atomic(using=using):
-                write(batch)
-            done += len(batch)
-            size = next_batch_size(len(batch), time.monotonic() - started, maximum=maximum)
-            between_batches(more=done < len(items))
+    def step(size: int) -> tuple[int, bool]:
+        nonlocal done
+        batch = items[done : done + size]
+        write(batch)
+        done += len(batch)
+        return len(batch), done < len(items)
+
+    if len(items):
+        write_in_steps(step, using=using, first=first, maximum=maximum)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 
 from django.db import connections, transaction
 
-from storage.db.write_batches import FIRST_BATCH, next_batch_size, sqlite_batch_manners
+from storage.db.write_batches import write_in_steps
 from storage.services.pair_counts import adjust_pair_counts, recount_pairs
 from storage.services.sessions import existing_sessions, session_id_list
 
@@ -177,29 +176,33 @@ def _delete_planned(
         (total,) = cursor.fetchone()
     removed: Counter[int] = Counter()
     done = last = 0
-    size = FIRST_BATCH
-    with sqlite_batch_manners() as between_batches:
-        while done < total:
-            started = time.perf_counter()
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"SELECT id, kept FROM {DOOMED_TABLE} WHERE id > %s ORDER BY id LIMIT %s", [last, size])
-                planned = cursor.fetchall()
-                if not planned:
-                    break
-                last = planned[-1][0]
-                doomed = _still_duplicates(cursor, planned, ids, normalize=normalize, across_sessions=across_sessions)
-                if doomed:
-                    cursor.execute(
-                        f"DELETE FROM scraped_pairs WHERE id IN ({', '.join(['%s'] * len(doomed))})", list(doomed)
-                    )
-                    batch = Counter(doomed.values())
-                    adjust_pair_counts({sid: -count for sid, count in batch.items()}, using=connection.alias)
-                    removed.update(batch)
-            done += len(planned)
-            if progress is not None:
-                progress(done, total)
-            size = next_batch_size(len(planned), time.perf_counter() - started, maximum=MAX_BATCH_IDS)
-            between_batches(more=done < total)
+
+    def delete(size: int) -> tuple[int, bool]:
+        nonlocal done, last
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id, kept FROM {DOOMED_TABLE} WHERE id > %s ORDER BY id LIMIT %s", [last, size])
+            planned = cursor.fetchall()
+            if not planned:
+                return 0, False
+            last = planned[-1][0]
+            doomed = _still_duplicates(cursor, planned, ids, normalize=normalize, across_sessions=across_sessions)
+            if doomed:
+                cursor.execute(
+                    f"DELETE FROM scraped_pairs WHERE id IN ({', '.join(['%s'] * len(doomed))})", list(doomed)
+                )
+                batch = Counter(doomed.values())
+                adjust_pair_counts({sid: -count for sid, count in batch.items()}, using=connection.alias)
+                removed.update(batch)
+        done += len(planned)
+        return len(planned), done < total
+
+    if total:
+        write_in_steps(
+            delete,
+            using=connection.alias,
+            maximum=MAX_BATCH_IDS,
+            committed=None if progress is None else lambda: progress(done, total),
+        )
     return dict(removed)
 
 

@@ -10,12 +10,11 @@ The new session records where it came from: source "merge" and metadata
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 from django.db import connections, transaction
 from django.utils import timezone
 
-from storage.db.write_batches import FIRST_BATCH, next_batch_size, sqlite_batch_manners
+from storage.db.write_batches import write_in_short_transactions
 from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession
 from storage.search import index as search_index
@@ -106,17 +105,14 @@ def _merge_in_batches(ids: list[int], mode: str, fields: dict) -> ScrapeSession:
             fill_order(cursor, ids, mode)
             cursor.execute(f"SELECT count(*) FROM {ORDER_TABLE}")
             (total,) = cursor.fetchone()
-        done, size = 0, FIRST_BATCH
-        with sqlite_batch_manners() as between_batches:
-            while done < total:
-                started = time.perf_counter()
-                with transaction.atomic(), connection.cursor() as cursor:
-                    copied = copy_in_order(cursor, hidden.pk, after=done, up_to=done + size)
-                    adjust_pair_counts({hidden.pk: copied})
-                    import_sessions.heartbeat(cursor, hidden.pk)
-                done += size
-                size = next_batch_size(size, time.perf_counter() - started)
-                between_batches(more=done < total)
+
+        def copy(positions: range) -> None:
+            with connection.cursor() as cursor:
+                copied = copy_in_order(cursor, hidden.pk, after=positions.start, up_to=positions.stop)
+                adjust_pair_counts({hidden.pk: copied})
+                import_sessions.heartbeat(cursor, hidden.pk)
+
+        write_in_short_transactions(range(total), copy)
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {ORDER_TABLE}")
         import_sessions.publish(hidden.pk)

@@ -40,6 +40,7 @@ from storage.db.write_batches import (
     next_batch_size,
     sqlite_batch_manners,
     write_in_short_transactions,
+    write_in_steps,
 )
 from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession, hidden_session_ids
@@ -281,14 +282,12 @@ def _merge_recent_bands(connection, limit: int | None = None) -> bool:
         cursor.execute(f"SELECT count(*) FROM (SELECT 1 FROM {RECENT_BANDS} LIMIT %s) recent", [limit + 1])
         if cursor.fetchone()[0] <= limit:
             return False
-    size, more = FIRST_BATCH, True
-    with sqlite_batch_manners(connection.alias) as between_batches:
-        while more:
-            started = time.monotonic()
-            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-                more = _move_recent_slice(cursor, connection.vendor, size)
-            size = next_batch_size(size, time.monotonic() - started, maximum=WRITE_BATCH)
-            between_batches(more=more)
+
+    def move(size: int) -> tuple[int, bool]:
+        with connection.cursor() as cursor:
+            return size, _move_recent_slice(cursor, connection.vendor, size)
+
+    write_in_steps(move, using=connection.alias, maximum=WRITE_BATCH)
     return True
 
 
