@@ -19,9 +19,10 @@ from django.db.models import JSONField
 from django.db.models.constants import LOOKUP_SEP
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
-from django.utils.text import smart_split, unescape_string_literal
+from django.utils.text import capfirst, smart_split, unescape_string_literal
 from django.utils.translation import gettext as _
 
+from storage.admin.display import pretty_json
 from storage.admin.masked_json import MaskedJSONForm
 
 # Columns that can hold a secret a desktop version wrote in plain text; every JSON column counts too.
@@ -33,6 +34,8 @@ SECRET_COLUMNS: dict[str, frozenset[str]] = {
 # SQLite refuses a WHERE deeper than 1,000 terms ("Expression tree is too large"); people type a few.
 MAX_SEARCH_TERMS = 20
 MAX_SEARCH_CHARS = 1_000
+# The name a JSON column takes in a read-only page's fieldsets (FineFoundryModelAdmin.get_fieldsets).
+MASKED_JSON = "_masked"
 
 
 def secret_columns(model) -> frozenset[str]:
@@ -142,6 +145,32 @@ class FineFoundryModelAdmin(OfferedFiltersOnly, admin.ModelAdmin):
         form = super().get_form(request, obj, change, **kwargs)
         # JSON columns can hold a secret a desktop version wrote: shown masked, kept on save.
         return type(form.__name__, (MaskedJSONForm, form), {})
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        # Read-only, Django would show a JSON column as its raw text, secrets and all: show it masked.
+        json_columns = {f.name for f in self.model._meta.concrete_fields if isinstance(f, JSONField)}
+
+        def shown(field):
+            if isinstance(field, (list, tuple)):
+                return tuple(shown(each) for each in field)
+            return field + MASKED_JSON if field in json_columns else field
+
+        return [(name, {**options, "fields": shown(options["fields"])}) for name, options in fieldsets]
+
+    def __getattr__(self, name: str):
+        """`<json column>_masked`: the column shown read-only with its secrets masked (see get_fieldsets)."""
+        if not name.endswith(MASKED_JSON):
+            raise AttributeError(name)
+        field = self.model._meta.get_field(name.removesuffix(MASKED_JSON))
+
+        def masked(obj):
+            return pretty_json(getattr(obj, field.name))
+
+        masked.short_description = capfirst(field.verbose_name)
+        return masked
 
     @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
     def action_checkbox(self, obj):

@@ -14,6 +14,9 @@ from storage.redaction import redact
 from storage.services.settings import secret_values
 
 PREVIEW_CHARS = 100
+# What is cut in SQL for a preview: past the shown characters, so a token or an address that the
+# preview's end would split is still found whole by the scan and masked (pair_findings.masked_head).
+PREVIEW_SCAN_CHARS = PREVIEW_CHARS + 256
 
 STATUS_COLOURS = {
     "pending": "grey",
@@ -53,7 +56,7 @@ def pretty_json(value: Any) -> SafeString:
 
 
 def preview(text: str | None, *, limit: int = PREVIEW_CHARS) -> str:
-    """One line of at most `limit` characters; `text` may already be cut short in SQL to limit + 1."""
+    """One line of at most `limit` characters; `text` may already be cut short in SQL (PREVIEW_SCAN_CHARS)."""
     if not text:
         return ""
     line = " ".join(text.split())

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from storage.admin import pair_reader
 from storage.admin.base import CHECKBOX_HTML, FineFoundryModelAdmin, OfferedFiltersChangeList
-from storage.admin.display import PREVIEW_CHARS, PrettyJSONField, preview
+from storage.admin.display import PREVIEW_SCAN_CHARS, PrettyJSONField, preview
 from storage.admin.pair_filters import (
     DomainFilter,
     FormFilterMixin,
@@ -27,14 +27,15 @@ from storage.admin.pair_filters import (
     OutputLengthFilter,
     ScanFlagFilter,
 )
-from storage.admin.pair_findings import attach_findings, masked_head
+from storage.admin.pair_findings import attach_findings, marked_blocks, masked_head
+from storage.admin.pair_secrets import filled_slots, secret_slots
 from storage.admin.pair_text import SNIPPET_SOURCE_CHARS, match_snippet, term_pattern
 from storage.exceptions import InvalidInput
 from storage.models import ScrapedPair, ScrapeSession
 from storage.search.queries import parse_terms, search_queryset
 from storage.services import pair_edits
 from storage.services.datasets import conversations
-from storage.services.scan import scan_pair
+from storage.services.scan import PairScanner, scan_pair
 from storage.services.scan_findings import pair_findings
 from storage.services.sessions import check_pair_text
 
@@ -62,7 +63,23 @@ def session_id_param(value: str | None) -> int | None:
 
 
 class ScrapedPairForm(forms.ModelForm):
-    """Holds a pair's texts to the same rules as storage.api (length, no NUL characters)."""
+    """Holds a pair's texts to the same rules as storage.api (length, no NUL characters).
+
+    Secrets in the texts are shown as numbered slots and put back on save (pair_secrets).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.slots: dict[str, dict[int, str]] = {}
+        if self.instance.pk is None:
+            return
+        scanner = PairScanner()
+        for field in ("input_text", "output_text"):
+            text = getattr(self.instance, field) or ""
+            masked, values = secret_slots(text, scanner.find(text))
+            if values:
+                self.initial[field] = masked
+                self.slots[field] = values
 
     def clean_input_text(self):
         return self._checked("input_text", "input")
@@ -71,7 +88,7 @@ class ScrapedPairForm(forms.ModelForm):
         return self._checked("output_text", "output")
 
     def _checked(self, field: str, side: str) -> str:
-        text = self.cleaned_data[field]
+        text = filled_slots(self.cleaned_data[field], self.slots.get(field, {}))
         # Browsers send a text box's line breaks as CRLF (HTML's form encoding): keep the stored text's own
         # line endings, or a save would rewrite every line of a training text.
         if "\r" not in (getattr(self.instance, field, None) or ""):
@@ -196,8 +213,8 @@ class PairChangeList(OfferedFiltersChangeList):
                 output_head=Substr("output_text", 1, SNIPPET_SOURCE_CHARS),
             )
         return queryset.annotate(
-            input_preview=Substr("input_text", 1, PREVIEW_CHARS + 1),
-            output_preview=Substr("output_text", 1, PREVIEW_CHARS + 1),
+            input_preview=Substr("input_text", 1, PREVIEW_SCAN_CHARS),
+            output_preview=Substr("output_text", 1, PREVIEW_SCAN_CHARS),
         ).only("id", "session_id", "created_at", "session__id", "session__name", "session__source")
 
     def __init__(self, *args, **kwargs):
@@ -312,6 +329,27 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
             ),
             listed,
         )
+
+    def get_fields(self, request, obj=None):
+        if obj is None or self.has_change_permission(request, obj):
+            return self.fields
+        # Read-only, Django would show the raw texts: show them as the reader does, every finding masked.
+        return tuple({"input_text": "input_marked", "output_text": "output_marked"}.get(f, f) for f in self.fields)
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "input_marked", "output_marked")
+
+    @admin.display(description="Input text")
+    def input_marked(self, pair: ScrapedPair):
+        return self._marked(pair, "input")
+
+    @admin.display(description="Output text")
+    def output_marked(self, pair: ScrapedPair):
+        return self._marked(pair, "output")
+
+    def _marked(self, pair: ScrapedPair, side: str):
+        text = getattr(pair, f"{side}_text") or ""
+        return marked_blocks(text, PairScanner().find(text))
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "metadata":

@@ -17,9 +17,10 @@ from django.utils.html import format_html, format_html_join
 
 from storage.admin import curation
 from storage.admin.base import FineFoundryModelAdmin
-from storage.admin.display import PREVIEW_CHARS, PrettyJSONField, preview
+from storage.admin.display import PREVIEW_SCAN_CHARS, PrettyJSONField, preview
 from storage.admin.jobs import job_url
 from storage.admin.near_duplicate_review import NearDuplicateReviewMixin
+from storage.admin.pair_findings import masked_head
 from storage.admin.pairs import SESSION_PARAM
 from storage.exceptions import StorageError
 from storage.fields import SortableTimestamp
@@ -33,6 +34,7 @@ from storage.services.datasets import conversations, exporting, importing
 from storage.services.dedupe import remove_duplicates
 from storage.services.merge import merge_sessions, unique_name
 from storage.services.runs import runs_using_sessions
+from storage.services.scan import PairScanner
 
 FIRST_PAIRS = 10
 
@@ -220,12 +222,15 @@ class ScrapeSessionAdmin(NearDuplicateReviewMixin, FineFoundryModelAdmin):
         rows = (
             ScrapedPair.objects.filter(session_id=session.pk)
             .order_by("id")
-            .annotate(i=Substr("input_text", 1, PREVIEW_CHARS + 1), o=Substr("output_text", 1, PREVIEW_CHARS + 1))
+            .annotate(i=Substr("input_text", 1, PREVIEW_SCAN_CHARS), o=Substr("output_text", 1, PREVIEW_SCAN_CHARS))
             .values_list("id", "i", "o")[:FIRST_PAIRS]
         )
-        rows = [
-            (reverse("admin:storage_scrapedpair_change", args=[pk]), pk, preview(i), preview(o)) for pk, i, o in rows
-        ]
+        scanner = PairScanner()  # what the previews show is scanned and masked, as in the pairs list
+
+        def shown(head: str) -> str:
+            return preview(masked_head(head, scanner.find(head or "")))
+
+        rows = [(reverse("admin:storage_scrapedpair_change", args=[pk]), pk, shown(i), shown(o)) for pk, i, o in rows]
         return render_to_string("admin/storage/scrapesession/first_pairs.html", {"rows": rows})
 
     def get_urls(self):

@@ -39,8 +39,9 @@ ALL = (RUNPOD_KEY, WANDB_KEY, HF_TOKEN)
 
 def assert_no_secret(text: str, where: str) -> None:
     for secret in ALL:
-        # Neither the whole nor a long piece of it (at most the last four characters may show).
-        for piece in (secret, secret[:-4], secret[4:]):
+        # Neither the whole nor a piece of it (at most the last four characters may show), nor its first
+        # ten characters (a preview's end cutting a secret short must not show its start).
+        for piece in (secret, secret[:-4], secret[4:], secret[:10]):
             assert piece not in text, f"{where} shows a secret"
 
 
@@ -80,6 +81,20 @@ def desktop_writes(db_path: str, site_data) -> dict[str, int]:
             "UPDATE scrape_sessions SET metadata_json = ? WHERE id = ?",
             [f'{{"hf_token": "{HF_TOKEN}"}}', site_data.reddit.pk],
         )
+        # Pasted into scraped texts: the session page's first pair, with the token across its preview's
+        # end (character 100), and the session's last pair, whose page the walk visits.
+        first, last = db.execute(
+            "SELECT min(id), max(id) FROM scraped_pairs WHERE session_id = ?", [site_data.chan.pk]
+        ).fetchone()
+        db.execute(
+            "UPDATE scraped_pairs SET output_text = ? WHERE id = ?",
+            ["word " * 18 + f"{HF_TOKEN} then {RUNPOD_KEY}\nand {WANDB_KEY}", first],
+        )
+        db.execute(
+            "UPDATE scraped_pairs SET input_text = ?, output_text = ? WHERE id = ?",
+            [f"my key is {RUNPOD_KEY}", f"login {HF_TOKEN}\nwandb {WANDB_KEY}", last],
+        )
+        rows["pairs"] = (first, last)
     return rows
 
 
@@ -97,13 +112,29 @@ def test_no_page_title_history_export_or_log_row_shows_a_secret(site_data, admin
         action_flag=3,
     )
 
+    pair_pages = [
+        reverse(f"admin:storage_scrapedpair_{page}", args=[pk])
+        for pk in log_ids.pop("pairs")
+        for page in ("change", "read")
+    ]
     record_pages = [
         reverse(f"admin:storage_applog_{page}", args=[pk]) for pk in log_ids.values() for page in ("change", "delete")
     ]
-    for url in [*every_admin_page(), *record_pages]:
+    for url in [*every_admin_page(), *record_pages, *pair_pages]:
         response = client.get(url)
         assert response.status_code == 200, url
         assert_no_secret(response.content.decode(), url)
+    # A staff user who may only view sees every page read-only: the texts are shown, never a secret.
+    viewer = admin_user.__class__.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(*Permission.objects.filter(codename__startswith="view_"))
+    as_viewer = Client()
+    as_viewer.force_login(viewer)
+    for url in [*every_admin_page(), *record_pages, *pair_pages]:
+        response = as_viewer.get(url)
+        assert response.status_code in (200, 302, 403), url
+        assert_no_secret(response.content.decode(), f"{url} (view only)")
+    page = as_viewer.get(pair_pages[0]).content.decode()
+    assert '<div class="readonly">' in page and "[SECRET]" in page and "word word" in page
     page = client.get(record_pages[0]).content.decode()
     assert re.search(r"<title>log record \d+ \(ERROR, finefoundry.runpod\)", page)
 
