@@ -31,6 +31,7 @@ from storage.models import Job, ScrapedPair, ScrapeSession
 from storage.services import jobs as jobs_service
 from storage.services.answer_cap import cap_answers_per_prompt
 from storage.services.near_duplicates import NearDuplicates, find_near_duplicates, remove_pairs
+from storage.services.scan import PairScanner
 
 CLUSTERS_PER_PAGE = 20
 
@@ -60,20 +61,25 @@ def _page_of_clusters(clusters: list[list[int]], given: set[int], page: str | No
     wanted = [pair_id for cluster in current.object_list for pair_id in cluster]
     pairs = ScrapedPair.objects.in_bulk(wanted)
     rows = []
+    scanner = PairScanner()
+    # Every text is shown, and compared, with what the scan finds in it masked: a pasted token or an
+    # address never reaches the page (two copies of one token mask alike, so the marks stay right).
+    shown = {pk: (scanner.redact(p.input_text)[0], scanner.redact(p.output_text)[0]) for pk, p in pairs.items()}
     for cluster in current.object_list:
         members = [pairs[pair_id] for pair_id in cluster if pair_id in pairs]
         if len(members) < 2:
             continue
-        first = members[0]
+        first_input, first_output = shown[members[0].pk]
         entries = []
         for position, pair in enumerate(members):
-            _, input_html = marked_words(first.input_text, pair.input_text)
-            _, output_html = marked_words(first.output_text, pair.output_text)
+            input_text, output_text = shown[pair.pk]
+            _, input_html = marked_words(first_input, input_text)
+            _, output_html = marked_words(first_output, output_text)
             entries.append(
                 {
                     "pair": pair,
-                    "input": input_html if position else pair.input_text,
-                    "output": output_html if position else pair.output_text,
+                    "input": input_html if position else input_text,
+                    "output": output_html if position else output_text,
                     "removable": pair.session_id in given,
                     "first": position == 0,
                 }

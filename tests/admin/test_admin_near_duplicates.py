@@ -10,6 +10,7 @@ from django.urls import reverse
 from storage.admin.word_diff import marked_words
 from storage.models import ScrapedPair, ScrapeSession
 from storage.services import sessions as sessions_service
+from storage.services.settings import set_setting
 from tests.helpers.planted_corpus import original
 
 pytestmark = pytest.mark.django_db
@@ -115,3 +116,19 @@ def test_cap_answers_previews_then_removes(admin_client):
     session.refresh_from_db()
     other.refresh_from_db()
     assert (session.pair_count, other.pair_count) == (2, 2)
+
+
+def test_the_review_page_masks_what_the_scan_finds_in_the_texts_it_compares(admin_client):
+    token = "hf_PastedIntoAQuestionAbcdef0123"
+    set_setting(key="runpod.api_key", value="PLAINRUNPODKEY7X9Y2Z")  # stored by the desktop app, no key shape
+    answer = f"{ANSWER} Pod key PLAINRUNPODKEY7X9Y2Z, mail jane.doe@example.com"
+    make_session([(f"{BASE} My token: {token}", answer)])
+    session = make_session([(f"{BASE.replace('twice', 'again')} My token: {token}", answer)])
+    response = admin_client.post(CHANGELIST, {"action": "find_near_duplicates", "_selected_action": [session.pk]})
+    html = admin_client.get(response.url).content.decode()
+    assert f'id="remove-{pair_ids(session)[0]}"' in html and "kept" in html  # the cluster is on the page
+    for secret in (token, token[:10], "jane.doe@example.com", "PLAINRUNPODKEY"):
+        assert secret not in html
+    # One token masks alike in both texts: only the changed word is marked.
+    assert "<ins>again?</ins> My token: [SECRET]" in html
+    assert html.count("Pod key [SECRET], mail [EMAIL]") == 2
