@@ -11,10 +11,12 @@ export or a merge of a big session is a long request).
 
 import os
 
+from finefoundry.env import env_int
+
 wsgi_app = "finefoundry.wsgi:application"
 bind = os.environ.get("FINEFOUNDRY_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("FINEFOUNDRY_WORKERS") or min(8, 2 * (os.cpu_count() or 1) + 1))
-timeout = int(os.environ.get("FINEFOUNDRY_TIMEOUT", "120"))
+workers = env_int("FINEFOUNDRY_WORKERS", min(8, 2 * (os.cpu_count() or 1) + 1), minimum=1)
+timeout = env_int("FINEFOUNDRY_TIMEOUT", 120, minimum=1)
 graceful_timeout = 30
 accesslog = "-"
 errorlog = "-"

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from django.core.management.utils import get_random_secret_key
 
+from finefoundry.env import env_int
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -34,22 +36,6 @@ def env_flag(name: str, default: bool = False) -> bool:
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name: str, default: int, *, minimum: int = 0) -> int:
-    """A whole-number variable; a bad value stops the process with an error that names the variable."""
-    from django.core.exceptions import ImproperlyConfigured
-
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
-    return value
 
 
 def load_or_create_secret_key(path: Path) -> str:
