@@ -146,16 +146,22 @@ class FineFoundryModelAdmin(OfferedFiltersOnly, admin.ModelAdmin):
         # JSON columns can hold a secret a desktop version wrote: shown masked, kept on save.
         return type(form.__name__, (MaskedJSONForm, form), {})
 
+    # Fields a read-only page shows through another display (a method of the admin), by field name.
+    read_only_displays: dict[str, str] = {}
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None or self.has_change_permission(request, obj):
             return fieldsets
-        # Read-only, Django would show a JSON column as its raw text, secrets and all: show it masked.
+        # Read-only, Django would show a column as its raw text, secrets and all: JSON columns are
+        # shown masked, and an admin's read_only_displays take the place of their fields.
         json_columns = {f.name for f in self.model._meta.concrete_fields if isinstance(f, JSONField)}
 
         def shown(field):
             if isinstance(field, (list, tuple)):
                 return tuple(shown(each) for each in field)
+            if field in self.read_only_displays:
+                return self.read_only_displays[field]
             return field + MASKED_JSON if field in json_columns else field
 
         return [(name, {**options, "fields": shown(options["fields"])}) for name, options in fieldsets]

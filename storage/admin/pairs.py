@@ -287,6 +287,8 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
     readonly_fields = ("created_at", "findings")
     fields = ("session", "input_text", "output_text", "source_url", "metadata", "created_at", "findings")
     form = ScrapedPairForm
+    # Read-only (a user who may only view), the texts are shown as the reader shows them, every finding masked.
+    read_only_displays = {"input_text": "input_marked", "output_text": "output_marked"}
 
     class Media:
         js = ("storage/reader.js",)  # the monospace switch of the text boxes
@@ -329,15 +331,6 @@ class ScrapedPairAdmin(FineFoundryModelAdmin):
             ),
             listed,
         )
-
-    def get_fields(self, request, obj=None):
-        if obj is None or self.has_change_permission(request, obj):
-            return self.fields
-        # Read-only, Django would show the raw texts: show them as the reader does, every finding masked.
-        return tuple({"input_text": "input_marked", "output_text": "output_marked"}.get(f, f) for f in self.fields)
-
-    def get_readonly_fields(self, request, obj=None):
-        return (*super().get_readonly_fields(request, obj), "input_marked", "output_marked")
 
     @admin.display(description="Input text")
     def input_marked(self, pair: ScrapedPair):

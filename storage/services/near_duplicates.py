@@ -807,9 +807,10 @@ def prune_orphan_signatures() -> int:
             " WHERE NOT EXISTS (SELECT 1 FROM scraped_pairs p WHERE p.id = s.pair_id)"
         )
         candidates = [pair_id for (pair_id,) in cursor.fetchall()]
-    pruned = [0]
+    pruned = 0
 
     def prune(chunk: list[int]) -> None:
+        nonlocal pruned
         # Asked again inside the transaction: a pair id may have been used again since the read.
         with connection.cursor() as cursor:
             cursor.execute(
@@ -819,7 +820,7 @@ def prune_orphan_signatures() -> int:
             )
             orphans = cursor.fetchall()
             _forget(cursor, orphans)
-        pruned[0] += len(orphans)
+        pruned += len(orphans)
 
     write_in_short_transactions(candidates, prune, using=connection.alias, first=FIRST_FORGET, maximum=ID_CHUNK)
-    return pruned[0]
+    return pruned
